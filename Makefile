@@ -1,0 +1,71 @@
+# Every target sets up what it needs first: a fresh clone runs `make synth` or `make test` directly.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .tools/checkov
+PIP_FLAGS := --quiet --disable-pip-version-check
+ENVIRONMENTS := $(sort $(basename $(notdir $(wildcard config/*.yaml))))
+
+# The pinned Node.js (npm package node@22) and CDK CLI come first, then the project's venv.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+CDK := cdk --no-notices
+# Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
+OFFLINE := AWS_EC2_METADATA_DISABLED=true
+
+.PHONY: help setup synth test bench snapshots deploy diff preflight clean
+help:
+	@echo "make synth                synthesize every environment (config/*.yaml) into cdk.out/"
+	@echo "make test                 run the whole test suite, gates included"
+	@echo "make bench                synth time, peak memory, resources and template sizes"
+	@echo "make snapshots            rewrite tests/snapshots/ from the current synth"
+	@echo "make diff ENV=<env>       cdk diff one environment (AWS credentials needed)"
+	@echo "make deploy ENV=<env>     cdk deploy one environment (AWS credentials, bootstrapped account)"
+	@echo "environments: $(ENVIRONMENTS)"
+
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.lock
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-checkov.lock
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+synth: setup
+	rm -rf cdk.out
+	$(OFFLINE) $(CDK) synth --quiet
+	@echo "Synthesized: $$(ls -d cdk.out/assembly-* | tr '\n' ' ')"
+
+test: setup
+	$(OFFLINE) $(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(OFFLINE) $(VENV)/bin/python tools/bench.py
+
+snapshots: setup
+	$(OFFLINE) UPDATE_SNAPSHOTS=1 $(VENV)/bin/python -m pytest tests/app/test_snapshots.py -q
+
+preflight: setup
+	@test -n "$(ENV)" || { echo "ENV is required: make $(MAKECMDGOALS) ENV=<one of: $(ENVIRONMENTS)>" >&2; exit 2; }
+	@test -f "config/$(ENV).yaml" || { echo "config/$(ENV).yaml does not exist; environments: $(ENVIRONMENTS)" >&2; exit 2; }
+	$(VENV)/bin/python tools/preflight.py "config/$(ENV).yaml"
+
+diff: preflight
+	$(CDK) diff "$(ENV)/*"
+
+deploy: preflight
+	$(CDK) deploy "$(ENV)/*" --require-approval broadening
+
+clean:
+	rm -rf cdk.out .pytest_cache build dist *.egg-info

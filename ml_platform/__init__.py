@@ -1,0 +1,1 @@
+"""ML platform as code: AWS CDK constructs and stacks for the SageMaker ML lifecycle."""

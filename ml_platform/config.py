@@ -1,0 +1,274 @@
+"""Typed environment configuration: one ``config/<env>.yaml`` per environment, validated on load.
+
+A file that does not validate raises :class:`ConfigError`, whose message has one line per
+problem: ``<file>: <key path>: <what is wrong> (got <value>)``. Every file of a directory is read
+before raising, so that all problems show at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
+
+import yaml
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
+from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
+from ml_platform.constructs.validation import StrictSettings
+
+
+class ConfigError(Exception):
+    """A configuration file is missing, unreadable or invalid; ``str()`` is one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# -- identifiers ----------------------------------------------------------------------------------
+
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,13}[a-z0-9]$")
+# Tag values: up to 256 Unicode letters, digits, spaces and _ . : / = + - @ (AWS tagging rules).
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+
+
+def _matching(pattern: re.Pattern[str], allowed: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(allowed)
+        return value
+
+    return AfterValidator(check)
+
+
+AccountId = Annotated[
+    str, _matching(_ACCOUNT, "must be a 12-digit AWS account ID in quotes, e.g. '111111111111'")
+]
+Region = Annotated[
+    str, _matching(_REGION, "must be an AWS region code such as 'us-east-1' or 'eu-west-2'")
+]
+NamePrefix = Annotated[
+    str,
+    _matching(
+        _PREFIX,
+        "must be 2-15 lower-case letters, digits or '-', starting with a letter and not ending "
+        "with '-' (it starts stack and resource names)",
+    ),
+]
+TagValue = Annotated[
+    str,
+    _matching(
+        _TAG_VALUE, "must be 1-256 letters, digits, spaces or _ . : / = + - @ (AWS tag values)"
+    ),
+]
+
+
+# -- sections -------------------------------------------------------------------------------------
+
+
+class Tags(StrictSettings):
+    """Tags applied to every taggable resource of the environment."""
+
+    project: TagValue
+    environment: TagValue
+    owner: TagValue
+    cost_center: TagValue
+
+    def as_aws_tags(self) -> dict[str, str]:
+        """Tag keys as they appear on resources."""
+        return {
+            "Project": self.project,
+            "Environment": self.environment,
+            "Owner": self.owner,
+            "CostCenter": self.cost_center,
+        }
+
+
+class DataLakeSettings(StrictSettings):
+    """Settings of the environment's :class:`~ml_platform.constructs.data_lake.DataLake`."""
+
+    lifecycle: LifecyclePolicy = LifecyclePolicy()
+    zone_lifecycle: dict[Annotated[Zone, Field(strict=False)], LifecyclePolicy] = {}
+    access_log_retention_days: Annotated[int, Field(ge=1, le=36500)] = (
+        DEFAULT_ACCESS_LOG_RETENTION_DAYS
+    )
+
+
+class EnvironmentConfig(StrictSettings):
+    """One environment: where it deploys, how it is named and tagged, and what it enables."""
+
+    name: Annotated[str, Field(exclude=True)]
+    account: AccountId
+    region: Region
+    prefix: NamePrefix
+    tags: Tags
+    allow_data_deletion: bool = False
+    termination_protection: bool = True
+    data_lake: DataLakeSettings = DataLakeSettings()
+
+    @model_validator(mode="after")
+    def _environment_tag_matches_file(self) -> EnvironmentConfig:
+        if self.tags.environment != self.name:
+            raise ValueError(
+                f"tags.environment is {self.tags.environment!r} but the file is for "
+                f"environment {self.name!r}; they must match"
+            )
+        return self
+
+    def stack_name(self, stack: str) -> str:
+        """``<prefix>-<env>-<Stack>``, the CloudFormation name of one of this environment's stacks."""
+        return f"{self.prefix}-{self.name}-{stack}"
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+
+
+def load_environment(path: Path) -> EnvironmentConfig:
+    """Read and validate one environment file; the file's stem is the environment name.
+
+    :raises ConfigError: one line per problem, each naming the file.
+    """
+    name = path.stem
+    if not ENVIRONMENT_NAME.match(name):
+        raise ConfigError(
+            [
+                f"{path}: file name {path.name!r} is not a valid environment name; use 2-16 "
+                "lower-case letters or digits starting with a letter, e.g. dev.yaml"
+            ]
+        )
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read the file: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                f"{path}: expected a mapping of settings at the top level, got "
+                f"{type(data).__name__ if data is not None else 'an empty file'}; "
+                f"allowed keys: {', '.join(_public_fields(EnvironmentConfig))}"
+            ]
+        )
+    if "name" in data:
+        raise ConfigError([f"{path}: name: unknown key; the environment name is the file name"])
+    try:
+        return EnvironmentConfig.model_validate({**data, "name": name})
+    except ValidationError as error:
+        raise ConfigError(
+            [f"{path}: {_describe(e)}" for e in error.errors(include_url=False)]
+        ) from None
+
+
+def load_environments(config_dir: Path) -> dict[str, EnvironmentConfig]:
+    """Read every ``*.yaml`` file of ``config_dir``, sorted by environment name.
+
+    :raises ConfigError: one line per problem across all files.
+    """
+    files = sorted(config_dir.glob("*.yaml"))
+    if not files:
+        raise ConfigError([f"{config_dir}: no environment files (*.yaml) found"])
+    environments: dict[str, EnvironmentConfig] = {}
+    problems: list[str] = []
+    for path in files:
+        try:
+            environments[path.stem] = load_environment(path)
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return environments
+
+
+# -- error messages -------------------------------------------------------------------------------
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """``<key path>: <problem> (got <value>)`` for one pydantic error."""
+    loc = error["loc"]
+    path = _key_path(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(EnvironmentConfig, loc[:-1])
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[0].lower() + message[1:] if message else message
+    if kind == "string_type" and isinstance(error.get("input"), int):
+        message += "; put the value in quotes"
+    return f"{path}: {message} (got {error['input']!r})"
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and (part.startswith("function-") or part.endswith("]")):
+            continue  # validator names pydantic adds for Annotated/enum-keyed types
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _public_fields(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model nested at ``loc`` accepts, or [] when ``loc`` is not a model."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field: FieldInfo | None = annotation.model_fields.get(part)  # type: ignore[arg-type]
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) in (dict, tuple, list):
+            annotation = get_args(annotation)[-1] if get_origin(annotation) is dict else get_args(annotation)[0]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _public_fields(annotation)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation

@@ -1,0 +1,1 @@
+"""Runtime code shipped as Lambda assets, one folder per function (handler.py and its logic)."""

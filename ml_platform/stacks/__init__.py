@@ -1,0 +1,1 @@
+"""Stacks that compose the platform's constructs for one environment, and the Stage."""

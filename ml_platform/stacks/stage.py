@@ -1,0 +1,33 @@
+"""One CDK Stage per environment: the same stacks everywhere, differing only in configuration."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from ml_platform.config import EnvironmentConfig
+from ml_platform.stacks.data_lake_stack import DataLakeStack
+
+
+class PlatformStage(Stage):
+    """The platform's stacks for one environment; the stage id is the environment name.
+
+    Stack names are ``<prefix>-<env>-<Stack>``; termination protection and tags come from the
+    environment's configuration.
+    """
+
+    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+        env = Environment(account=config.account, region=config.region)
+        super().__init__(scope, config.name, env=env)
+        self.config = config
+        for key, value in config.tags.as_aws_tags().items():
+            Tags.of(self).add(key, value)
+        self.data_lake = DataLakeStack(
+            self,
+            "DataLake",
+            stack_name=config.stack_name("DataLake"),
+            description=f"ML platform data lake ({config.name})",
+            termination_protection=config.termination_protection,
+            settings=config.data_lake,
+            allow_data_deletion=config.allow_data_deletion,
+        )

@@ -1,0 +1,65 @@
+"""`make bench`: synth wall time and peak memory, and per stack resource count and template size.
+
+Synthesizes the committed environments with the CDK CLI exactly as `make synth` does, in a
+temporary output directory, and compares each template with CloudFormation's quotas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: CloudFormation quotas: resources per stack, template body size via S3 (CDK uploads templates
+#: through the bootstrap bucket) and inline.
+MAX_RESOURCES = 500
+MAX_TEMPLATE_BYTES = 1_048_576
+MAX_INLINE_TEMPLATE_BYTES = 51_200
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        synth = subprocess.run(
+            ["cdk", "--no-notices", "synth", "--quiet", "--output", out],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        )
+        if synth.returncode != 0:
+            print(synth.stdout + synth.stderr)
+            return synth.returncode
+        wall = time.perf_counter() - started
+        # ru_maxrss of children is the largest resident set of any one waited-for descendant (KiB).
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"synth wall time: {wall:.1f} s   peak memory (largest process): {peak_mib:.0f} MiB")
+        print(f"{'stack':<32} {'resources':>9} {'of':>4} {'bytes':>9} {'% of 1 MB':>9} {'inline 51 KB':>13}")
+        for assembly, stack, template in _stacks(Path(out)):
+            body = (assembly / template).read_bytes()
+            count = len(json.loads(body).get("Resources", {}))
+            inline = "fits" if len(body) <= MAX_INLINE_TEMPLATE_BYTES else "via S3"
+            print(
+                f"{stack:<32} {count:>9} {MAX_RESOURCES:>4} {len(body):>9} "
+                f"{100 * len(body) / MAX_TEMPLATE_BYTES:>8.1f}% {inline:>13}"
+            )
+    return 0
+
+
+def _stacks(out: Path):
+    """(assembly dir, stack name, template file) of every stack, from the assembly manifests."""
+    for manifest in sorted(out.glob("assembly-*/manifest.json")):
+        artifacts = json.loads(manifest.read_text())["artifacts"]
+        for artifact in artifacts.values():
+            if artifact["type"] == "aws:cloudformation:stack":
+                props = artifact["properties"]
+                yield manifest.parent, props["stackName"], props["templateFile"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
