@@ -150,7 +150,7 @@ class DataLake(Construct):
             auto_delete_objects=destroy,
         )
         acknowledge_compliance_rule(
-            self.access_log_bucket,
+            self.access_log_bucket.node.default_child,
             "S3DefaultEncryptionKMS",
             "S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS; "
             "this bucket uses SSE-S3 (AES-256), blocks public access and requires TLS.",
@@ -184,7 +184,7 @@ class DataLake(Construct):
             explain_s3_auto_delete_provider(Stack.of(self))
         for bucket in (self.access_log_bucket, *self._buckets.values()):
             acknowledge_compliance_rule(
-                bucket,
+                bucket.node.default_child,
                 "S3BucketReplicationEnabled",
                 "Recovery within the region relies on versioning (noncurrent versions kept per the "
                 "lifecycle policy) and RETAIN on stack removal; cross-region replication needs a "

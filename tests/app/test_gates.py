@@ -1,0 +1,95 @@
+"""The review gates on every committed environment: cfn-lint, cdk-nag packs, checkov, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk import aws_s3 as s3
+
+from ml_platform.platform_app import NAG_PACKS, build_app
+from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT, stack_templates, synth_platform
+
+ENVIRONMENTS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".tools/checkov/bin/checkov"))
+
+
+def _all_template_paths(assembly: Path) -> list[Path]:
+    return [path for stacks in stack_templates(assembly).values() for path in stacks.values()]
+
+
+def test_every_environment_file_is_synthesized(assembly):
+    assert sorted(stack_templates(assembly)) == ENVIRONMENTS
+
+
+def test_cfn_lint_reports_nothing(assembly):
+    paths = _all_template_paths(assembly)
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), *map(str, paths)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_every_nag_pack_passed_every_environment(assembly):
+    report = json.loads((assembly / "validation-report.json").read_text())
+    assert report["pluginReports"] == []  # a report lists only packs with violations
+
+
+def test_nag_gate_covers_every_environment_and_pack(tmp_path):
+    """A careless bucket added to each environment fails synth, once per environment and pack."""
+    app = build_app(CONFIG_DIR, outdir=str(tmp_path), context=CDK_CONTEXT)
+    for env in ENVIRONMENTS:
+        s3.Bucket(app.node.find_child(env).data_lake, "Careless")
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert sorted(r["pluginName"] for r in report["pluginReports"]) == sorted(
+        ["AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"]
+    )
+    assert len(report["pluginReports"]) == len(NAG_PACKS)
+    for plugin in report["pluginReports"]:
+        paths = {c["constructPath"] for v in plugin["violations"] for c in v["violatingConstructs"]}
+        assert paths == {f"{env}/DataLake/Careless/Resource" for env in ENVIRONMENTS}, plugin[
+            "pluginName"
+        ]
+
+
+def test_acknowledgments_are_written_beside_their_resources_with_reasons(templates):
+    acknowledged = 0
+    for stacks in templates.values():
+        for template in stacks.values():
+            for resource in template["Resources"].values():
+                rules = resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+                for rule in rules:
+                    assert len(rule["reason"]) >= 40, rule
+                acknowledged += len(rules)
+    assert acknowledged > 0
+
+
+def test_checkov_reports_no_failed_check(assembly):
+    if not CHECKOV.exists():
+        pytest.fail(f"checkov not found at {CHECKOV}; run `make setup`")
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(assembly), "--framework", "cloudformation", "--skip-download",
+         "-o", "json"],
+        capture_output=True, text=True,
+    )
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert all(r["summary"]["parsing_errors"] == 0 for r in reports), result.stderr
+    assert sum(r["summary"]["passed"] for r in reports) > 0, "checkov checked nothing"
+    failed = [c for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed, [(c["check_id"], c["resource"], c["file_path"]) for c in failed]
+    skipped = [c for r in reports for c in r["results"]["skipped_checks"]]
+    assert all(len(c["check_result"].get("suppress_comment", "")) >= 40 for c in skipped), skipped
+
+
+def test_synthesis_is_deterministic(assembly, tmp_path):
+    again = synth_platform(tmp_path / "again")
+    first, second = _all_template_paths(assembly), _all_template_paths(again)
+    assert [p.relative_to(assembly) for p in first] == [p.relative_to(again) for p in second]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two synths"

@@ -1,0 +1,49 @@
+"""Shared fixtures: the whole app is synthesized once per test session (per xdist worker)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+#: The context cdk.json gives the CLI; tests synthesize with the same feature flags.
+CDK_CONTEXT: dict = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def synth_platform(outdir: Path, config_dir: Path = CONFIG_DIR, **context_overrides) -> Path:
+    """Synthesize the platform app (gates included) into ``outdir`` and return it."""
+    from ml_platform.platform_app import build_app
+
+    app = build_app(config_dir, outdir=str(outdir), context={**CDK_CONTEXT, **context_overrides})
+    app.synth()
+    return outdir
+
+
+def stack_templates(assembly: Path) -> dict[str, dict[str, Path]]:
+    """``{env: {stack name: template path}}`` from the cloud assembly's manifests."""
+    found: dict[str, dict[str, Path]] = {}
+    for manifest in sorted(assembly.glob("assembly-*/manifest.json")):
+        env = manifest.parent.name.removeprefix("assembly-")
+        for artifact in json.loads(manifest.read_text())["artifacts"].values():
+            if artifact["type"] == "aws:cloudformation:stack":
+                props = artifact["properties"]
+                found.setdefault(env, {})[props["stackName"]] = manifest.parent / props["templateFile"]
+    return found
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory) -> Path:
+    """The committed environments, synthesized once."""
+    return synth_platform(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def templates(assembly) -> dict[str, dict[str, dict]]:
+    """``{env: {stack name: parsed template}}``."""
+    return {
+        env: {name: json.loads(path.read_text()) for name, path in stacks.items()}
+        for env, stacks in stack_templates(assembly).items()
+    }
