@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage, Tags
+from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_lake_stack import DataLakeStack
+from ml_platform.stacks.tagging import tag_everything
 
 
 class PlatformStage(Stage):
@@ -20,8 +21,7 @@ class PlatformStage(Stage):
         env = Environment(account=config.account, region=config.region)
         super().__init__(scope, config.name, env=env)
         self.config = config
-        for key, value in config.tags.as_aws_tags().items():
-            Tags.of(self).add(key, value)
+        tag_everything(self, config.tags.as_aws_tags())
         self.data_lake = DataLakeStack(
             self,
             "DataLake",

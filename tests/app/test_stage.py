@@ -1,0 +1,110 @@
+"""Environments: one stage per config file, stack names, termination protection and tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+from ml_platform.config import load_environment
+from ml_platform.platform_app import CONFIG_DIR_VARIABLE, build_app
+from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT
+
+REQUIRED_TAGS = ("Project", "Environment", "Owner", "CostCenter")
+
+
+def _manifest_stacks(assembly, env):
+    manifest = json.loads((assembly / f"assembly-{env}" / "manifest.json").read_text())
+    return {
+        a["properties"]["stackName"]: a
+        for a in manifest["artifacts"].values()
+        if a["type"] == "aws:cloudformation:stack"
+    }
+
+
+def test_stack_names_follow_prefix_env_stack(assembly):
+    for path in CONFIG_DIR.glob("*.yaml"):
+        config = load_environment(path)
+        assert sorted(_manifest_stacks(assembly, path.stem)) == [f"{config.prefix}-{path.stem}-DataLake"]
+
+
+def test_stacks_deploy_to_the_configured_account_and_region(assembly):
+    for path in CONFIG_DIR.glob("*.yaml"):
+        config = load_environment(path)
+        for artifact in _manifest_stacks(assembly, path.stem).values():
+            assert artifact["environment"] == f"aws://{config.account}/{config.region}"
+
+
+def test_termination_protection_follows_config_and_prod_is_protected(assembly):
+    protection = {
+        env: {n: a["properties"].get("terminationProtection", False) for n, a in _manifest_stacks(assembly, env).items()}
+        for env in ("dev", "staging", "prod")
+    }
+    assert set(protection["prod"].values()) == {True}
+    assert set(protection["dev"].values()) == {False}
+    assert set(protection["staging"].values()) == {False}
+
+
+def _is_taggable(resource_type: str, region: str) -> bool:
+    if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
+        return False
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type)
+    return "Tags" in schema.schema.get("properties", {})
+
+
+def test_every_taggable_resource_carries_the_environment_tags(templates):
+    checked = 0
+    for env, stacks in templates.items():
+        config = load_environment(CONFIG_DIR / f"{env}.yaml")
+        expected = config.tags.as_aws_tags()
+        for template in stacks.values():
+            for logical_id, resource in template["Resources"].items():
+                if not _is_taggable(resource["Type"], config.region):
+                    continue
+                tags = resource["Properties"].get("Tags", [])
+                tags = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else tags
+                for key in REQUIRED_TAGS:
+                    assert tags.get(key) == expected[key], f"{env}/{logical_id} lacks tag {key}"
+                checked += 1
+    assert checked >= 3 * 6  # at least the key and five buckets of each environment
+
+
+def test_a_new_config_file_adds_an_environment_without_code_changes(tmp_path):
+    config_dir = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    qa = (config_dir / "staging.yaml").read_text().replace("environment: staging", "environment: qa")
+    (config_dir / "qa.yaml").write_text(qa)
+    app = build_app(config_dir, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
+    stage = app.node.find_child("qa")
+    assert stage.data_lake.stack_name == "mlp-qa-DataLake"
+    assert [c.node.id for c in app.node.children if hasattr(c, "data_lake")] == [
+        "dev", "prod", "qa", "staging"
+    ]
+
+
+def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
+    (tmp_path / "dev.yaml").write_text(
+        (CONFIG_DIR / "dev.yaml").read_text().replace('account: "111111111111"', "account: 42")
+        + "colour: blue\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, CONFIG_DIR_VARIABLE: str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "Invalid configuration (2 problem(s)):"
+    assert lines[1:] == [
+        f"{tmp_path / 'dev.yaml'}: account: input should be a valid string; put the value in quotes (got 42)",
+        f"{tmp_path / 'dev.yaml'}: colour: unknown key; allowed keys: account, region, prefix, tags, "
+        "allow_data_deletion, termination_protection, data_lake",
+    ]
+    assert not (tmp_path / "cdk.out").exists()
