@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
@@ -113,15 +113,6 @@ class EnvironmentConfig(StrictSettings):
     termination_protection: bool = True
     data_lake: DataLakeSettings = DataLakeSettings()
 
-    @model_validator(mode="after")
-    def _environment_tag_matches_file(self) -> EnvironmentConfig:
-        if self.tags.environment != self.name:
-            raise ValueError(
-                f"tags.environment is {self.tags.environment!r} but the file is for "
-                f"environment {self.name!r}; they must match"
-            )
-        return self
-
     def stack_name(self, stack: str) -> str:
         """``<prefix>-<env>-<Stack>``, the CloudFormation name of one of this environment's stacks."""
         return f"{self.prefix}-{self.name}-{stack}"
@@ -184,11 +175,19 @@ def load_environment(path: Path) -> EnvironmentConfig:
     if "name" in data:
         raise ConfigError([f"{path}: name: unknown key; the environment name is the file name"])
     try:
-        return EnvironmentConfig.model_validate({**data, "name": name})
+        config = EnvironmentConfig.model_validate({**data, "name": name})
     except ValidationError as error:
         raise ConfigError(
             [f"{path}: {_describe(e)}" for e in error.errors(include_url=False)]
         ) from None
+    if config.tags.environment != name:
+        raise ConfigError(
+            [
+                f"{path}: tags.environment: must be the environment name {name!r}, the file's "
+                f"name (got {config.tags.environment!r})"
+            ]
+        )
+    return config
 
 
 def load_environments(config_dir: Path) -> dict[str, EnvironmentConfig]:
@@ -229,6 +228,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     message = message[0].lower() + message[1:] if message else message
     if kind == "string_type" and isinstance(error.get("input"), int):
         message += "; put the value in quotes"
+    if isinstance(error.get("input"), dict):
+        return f"{path}: {message}"  # a whole section: the message names the values
     return f"{path}: {message} (got {error['input']!r})"
 
 

@@ -37,6 +37,7 @@ DEFAULT_ACCESS_LOG_RETENTION_DAYS = 365
 #: Minimum TLS version the bucket policies require.
 MINIMUM_TLS_VERSION = 1.2
 
+_LOGS_USE_BUCKET_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 _PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()=-]+/)*$")
 
@@ -104,6 +105,9 @@ class DataLake(Construct):
         allow_data_deletion: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Grant S3 log delivery through the log bucket's policy, never through ACLs (which object
+        # ownership "bucket owner enforced" disables), whatever the app's feature flags say.
+        self.node.set_context(_LOGS_USE_BUCKET_POLICY_FLAG, True)
         zone_lifecycle = dict(zone_lifecycle or {})
         problems = [
             f"zone_lifecycle has unknown zone {z!r}; allowed: {', '.join(Zone)}"

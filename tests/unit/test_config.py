@@ -1,0 +1,195 @@
+"""Environment files: defaults, and one readable line per problem for every kind of mistake."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ml_platform.config import ConfigError, load_environment, load_environments
+from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
+from ml_platform.constructs.lake_lifecycle import LifecyclePolicy, Transition
+from tests.conftest import CONFIG_DIR
+
+MINIMAL = """\
+account: "123456789012"
+region: eu-west-1
+prefix: acme-ml
+tags:
+  project: churn
+  environment: {env}
+  owner: data-team
+  cost_center: "4711"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "dev.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path)
+    lines = str(caught.value).splitlines()
+    assert lines == caught.value.problems
+    assert all(line.startswith(f"{path}: ") for line in lines), lines
+    return [line.removeprefix(f"{path}: ") for line in lines]
+
+
+def test_committed_environments_load():
+    environments = load_environments(CONFIG_DIR)
+    assert sorted(environments) == ["dev", "prod", "staging"]
+    assert environments["prod"].termination_protection is True
+    assert environments["prod"].allow_data_deletion is False
+    assert environments["dev"].allow_data_deletion is True
+
+
+def test_minimal_file_takes_documented_defaults(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev")))
+    assert config.name == "dev"
+    assert config.allow_data_deletion is False
+    assert config.termination_protection is True
+    assert config.data_lake.lifecycle == LifecyclePolicy()
+    assert config.data_lake.zone_lifecycle == {}
+    assert config.data_lake.access_log_retention_days == DEFAULT_ACCESS_LOG_RETENTION_DAYS == 365
+    assert config.stack_name("DataLake") == "acme-ml-dev-DataLake"
+    assert config.tags.as_aws_tags() == {
+        "Project": "churn", "Environment": "dev", "Owner": "data-team", "CostCenter": "4711"
+    }
+
+
+def test_lifecycle_and_zone_overrides_are_read(tmp_path):
+    text = MINIMAL.format(env="dev") + textwrap.dedent("""\
+        data_lake:
+          lifecycle:
+            transitions: [{storage_class: INTELLIGENT_TIERING, days: 0}]
+            noncurrent_version_expiration_days: 10
+          zone_lifecycle:
+            raw: {abort_incomplete_multipart_upload_days: 2}
+          access_log_retention_days: 30
+        """)
+    lake = load_environment(write(tmp_path, text)).data_lake
+    assert lake.lifecycle.transitions == (Transition(storage_class="INTELLIGENT_TIERING", days=0),)
+    assert lake.lifecycle.noncurrent_version_expiration_days == 10
+    assert lake.zone_lifecycle == {Zone.RAW: LifecyclePolicy(abort_incomplete_multipart_upload_days=2)}
+    assert lake.access_log_retention_days == 30
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ('account: "123456789012"', 'account: "12345"',
+         "account: must be a 12-digit AWS account ID in quotes, e.g. '111111111111' (got '12345')"),
+        ('account: "123456789012"', "account: 123456789012",
+         "account: input should be a valid string; put the value in quotes (got 123456789012)"),
+        ("region: eu-west-1", "region: europe",
+         "region: must be an AWS region code such as 'us-east-1' or 'eu-west-2' (got 'europe')"),
+        ("prefix: acme-ml", "prefix: Acme_ML",
+         "prefix: must be 2-15 lower-case letters, digits or '-', starting with a letter and not "
+         "ending with '-' (it starts stack and resource names) (got 'Acme_ML')"),
+        ("owner: data-team", "owner: 'data<team>'",
+         "tags.owner: must be 1-256 letters, digits, spaces or _ . : / = + - @ (AWS tag values) "
+         "(got 'data<team>')"),
+        ("  owner: data-team\n", "",
+         "tags.owner: required key is missing"),
+        ("environment: dev", "environment: prod",
+         "tags.environment: must be the environment name 'dev', the file's name (got 'prod')"),
+    ],
+)
+def test_bad_identifiers_and_missing_keys(tmp_path, replace, by, expected):
+    text = MINIMAL.format(env="dev").replace(replace, by)
+    [problem] = problems_of(write(tmp_path, text))
+    assert problem.startswith(expected), problem
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("colour: blue\n",
+         "colour: unknown key; allowed keys: account, region, prefix, tags, allow_data_deletion, "
+         "termination_protection, data_lake"),
+        ("data_lake:\n  lifecycle:\n    expire_days: 3\n",
+         "data_lake.lifecycle.expire_days: unknown key; allowed keys: transitions, "
+         "noncurrent_version_expiration_days, abort_incomplete_multipart_upload_days"),
+        ("data_lake:\n  lifecycle:\n    transitions: [{storage_class: GLACIER, days: 1, size: 2}]\n",
+         "data_lake.lifecycle.transitions[0].size: unknown key; allowed keys: storage_class, days"),
+        ("allow_data_deletion: maybe\n",
+         "allow_data_deletion: input should be a valid boolean (got 'maybe')"),
+        ("data_lake:\n  access_log_retention_days: '30'\n",
+         "data_lake.access_log_retention_days: input should be a valid integer (got '30')"),
+        ("data_lake:\n  access_log_retention_days: 0\n",
+         "data_lake.access_log_retention_days: input should be greater than or equal to 1 (got 0)"),
+        ("data_lake:\n  lifecycle:\n    noncurrent_version_expiration_days: 40000\n",
+         "data_lake.lifecycle.noncurrent_version_expiration_days: input should be less than or "
+         "equal to 36500 (got 40000)"),
+        ("data_lake:\n  lifecycle:\n    transitions: [{storage_class: TAPE, days: 40}]\n",
+         "data_lake.lifecycle.transitions[0].storage_class: input should be 'STANDARD_IA', "
+         "'INTELLIGENT_TIERING', 'ONEZONE_IA', 'GLACIER_IR', 'GLACIER' or 'DEEP_ARCHIVE' (got 'TAPE')"),
+        ("data_lake:\n  lifecycle:\n    transitions: [{storage_class: STANDARD_IA, days: 10}]\n",
+         "data_lake.lifecycle: transitions[0]: STANDARD_IA after 10 days is not allowed; S3 needs "
+         "at least 30 days"),
+        ("data_lake:\n  zone_lifecycle:\n    bronze: {}\n",
+         "data_lake.zone_lifecycle.bronze: input should be 'raw', 'processed', 'curated' or "
+         "'artifacts' (got 'bronze')"),
+    ],
+)
+def test_unknown_keys_wrong_types_and_out_of_range_values(tmp_path, extra, expected):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + extra))
+    assert problem.startswith(expected), problem
+
+
+def test_every_problem_of_a_file_is_reported(tmp_path):
+    text = MINIMAL.format(env="dev").replace("eu-west-1", "mars-1") + "colour: blue\n"
+    problems = problems_of(write(tmp_path, text))
+    assert [p.split(":")[0] for p in problems] == ["region", "colour"]
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "tags: [unclosed\n"))
+    assert problem.startswith("line 10, column 1: invalid YAML:"), problem
+
+
+def test_duplicate_key_is_rejected_not_silently_overwritten(tmp_path):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "region: us-east-1\n"))
+    assert problem == "line 9, column 1: invalid YAML: key 'region' is given twice"
+
+
+@pytest.mark.parametrize(("text", "got"), [("", "an empty file"), ("- a\n- b\n", "list")])
+def test_top_level_must_be_a_mapping(tmp_path, text, got):
+    [problem] = problems_of(write(tmp_path, text))
+    assert problem.startswith(f"expected a mapping of settings at the top level, got {got}; allowed keys: account,")
+
+
+def test_name_is_taken_from_the_file_not_the_content(tmp_path):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "name: other\n"))
+    assert problem == "name: unknown key; the environment name is the file name"
+
+
+def test_file_name_must_be_a_valid_environment_name(tmp_path):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="Dev_1"), name="Dev_1.yaml"))
+    assert problem.startswith("file name 'Dev_1.yaml' is not a valid environment name")
+
+
+def test_unreadable_file(tmp_path):
+    [problem] = problems_of(tmp_path / "dev.yaml")
+    assert problem == "cannot read the file: No such file or directory"
+
+
+def test_directory_problems_are_collected_across_files(tmp_path):
+    write(tmp_path, MINIMAL.format(env="dev").replace("eu-west-1", "nowhere"), "dev.yaml")
+    write(tmp_path, MINIMAL.format(env="qa") + "colour: red\n", "qa.yaml")
+    write(tmp_path, MINIMAL.format(env="prod"), "prod.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_environments(tmp_path)
+    assert [p.split(": ")[:2] for p in caught.value.problems] == [
+        [str(tmp_path / "dev.yaml"), "region"],
+        [str(tmp_path / "qa.yaml"), "colour"],
+    ]
+
+
+def test_empty_directory(tmp_path):
+    with pytest.raises(ConfigError, match=r"no environment files \(\*\.yaml\) found"):
+        load_environments(tmp_path)
