@@ -16,8 +16,11 @@ import yaml
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
 
+from ml_platform.constructs.athena_workgroup import AthenaSettings
 from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
+from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
+from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
 
 
@@ -101,6 +104,14 @@ class DataLakeSettings(StrictSettings):
     )
 
 
+class DataCatalogSettings(StrictSettings):
+    """Glue catalog, per-dataset pipelines, Athena and failure alerts over the lake."""
+
+    datasets: Annotated[dict[DatasetName, DatasetSettings], Field(min_length=1)]
+    athena: AthenaSettings = AthenaSettings()
+    alerts: AlertSettings = AlertSettings()
+
+
 class EnvironmentConfig(StrictSettings):
     """One environment: where it deploys, how it is named and tagged, and what it enables."""
 
@@ -112,6 +123,7 @@ class EnvironmentConfig(StrictSettings):
     allow_data_deletion: bool = False
     termination_protection: bool = True
     data_lake: DataLakeSettings = DataLakeSettings()
+    data_catalog: DataCatalogSettings | None = None
 
     def stack_name(self, stack: str) -> str:
         """``<prefix>-<env>-<Stack>``, the CloudFormation name of one of this environment's stacks."""

@@ -6,8 +6,14 @@ platform's app writes every exception into the template metadata beside its reso
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+import jsii
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
-from constructs import IConstruct
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct, IValidation
 
 #: Rule-id prefixes of the packs that share rule names (HIPAA Security, NIST 800-53 rev 5, PCI DSS 3.2.1).
 COMPLIANCE_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
@@ -83,3 +89,98 @@ def explain_s3_auto_delete_provider(stack: Stack) -> None:
         "aws-cdk-lib's provider declares DependsOn its role besides referencing it; the redundant "
         "dependency is harmless and not ours to change.",
     )
+
+
+# -- wildcard resources of IAM policies (AwsSolutions-IAM5) -------------------------------------------
+
+
+def flatten_cfn_reference(value: Any) -> str:
+    """A resolved CloudFormation value as the flat string cdk-nag uses in finding ids."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if value.get("Fn::Join"):
+            delimiter, items = value["Fn::Join"]
+            return delimiter.join(flatten_cfn_reference(item) for item in items)
+        if value.get("Fn::Sub"):
+            return flatten_cfn_reference(value["Fn::Sub"])
+        if value.get("Fn::GetAtt"):
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if value.get("Fn::ImportValue"):
+            return flatten_cfn_reference(value["Fn::ImportValue"])
+        if value.get("Ref"):
+            return f"<{flatten_cfn_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def acknowledge_wildcard_resource(principal: Any, resource: str, reason: str) -> None:
+    """Acknowledge ``AwsSolutions-IAM5`` for exactly ``resource`` in ``principal``'s policies.
+
+    ``resource`` is the ARN (token or string) a grant gave, such as the objects under one key
+    prefix, which IAM cannot express without a wildcard. The finding id depends on how the
+    reference resolves in the consuming stack, known only after CloudFormation references are
+    resolved, so the acknowledgment is made then (a construct validation), on each policy under
+    ``principal`` that holds the resource, and written into that policy's template metadata.
+    """
+    if not isinstance(principal, Construct):
+        return  # a principal outside the construct tree holds no policy of this app
+    construct = principal
+    validation = getattr(construct, "_wildcard_acknowledgments", None)
+    if validation is None:
+        validation = _WildcardAcknowledgments(construct)
+        construct.node.add_validation(validation)
+        setattr(construct, "_wildcard_acknowledgments", validation)
+    validation.entries.append((resource, reason))
+
+
+@jsii.implements(IValidation)
+class _WildcardAcknowledgments:
+    def __init__(self, scope: IConstruct) -> None:
+        self.scope = scope
+        self.entries: list[tuple[str, str]] = []
+
+    def validate(self) -> list[str]:
+        for policy in self.scope.node.find_all():
+            if not isinstance(policy, (iam.CfnPolicy, iam.CfnManagedPolicy)):
+                continue
+            stack = Stack.of(policy)
+            document = stack.resolve(policy.policy_document) or {}
+            present = {
+                flatten_cfn_reference(resource)
+                for statement in document.get("Statement", [])
+                if statement.get("Effect") == "Allow"
+                for resource in _as_list(statement.get("Resource"))
+            }
+            acknowledged = False
+            for resource, reason in self.entries:
+                flat = flatten_cfn_reference(stack.resolve(resource))
+                if "*" in flat and flat in present:
+                    acknowledge(policy, [f"AwsSolutions-IAM5[Resource::{flat}]"], reason)
+                    acknowledged = True
+            if acknowledged:
+                _write_nag_metadata(policy)
+        return []
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _write_nag_metadata(resource: CfnResource) -> None:
+    """(Re)write ``cdk_nag.rules_to_suppress`` from every acknowledgment on or above ``resource``."""
+    seen: set[str] = set()
+    rules: list[dict[str, str]] = []
+    current: IConstruct | None = resource
+    while current is not None:
+        for entry in current.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY and entry.data:
+                for qualified, reason in entry.data.items():
+                    rule_id = re.sub(r"^annotation::", "", qualified, flags=re.IGNORECASE)
+                    if rule_id not in seen:
+                        seen.add(rule_id)
+                        rules.append({"id": rule_id, "reason": reason})
+        current = current.node.scope
+    resource.add_metadata("cdk_nag", {"rules_to_suppress": rules})

@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -30,6 +30,7 @@ from ml_platform.constructs.compliance import (
 )
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.s3_grants import check_prefix, grant_read_prefix, grant_write_prefix
 from ml_platform.constructs.validation import check_problems
 
 #: Default days S3 server access logs are kept (one year, the usual audit retention).
@@ -39,7 +40,6 @@ MINIMUM_TLS_VERSION = 1.2
 
 _LOGS_USE_BUCKET_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
-_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()=-]+/)*$")
 
 
 class Zone(enum.StrEnum):
@@ -229,27 +229,7 @@ class DataLake(Construct):
         :param prefix: key prefix ending in ``/`` (for example ``dataset_prefix("sales")``), or
             ``""`` for the whole zone.
         """
-        bucket = self.bucket(zone)
-        _check_prefix(prefix)
-        objects = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resource_arns=[bucket.arn_for_objects(f"{prefix}*")],
-        )
-        listing = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["s3:ListBucket"],
-            resource_arns=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
-        )
-        location = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["s3:GetBucketLocation"],
-            resource_arns=[bucket.bucket_arn],
-        )
-        return objects.combine(listing).combine(location).combine(
-            self._grant_key(grantee, ["kms:Decrypt"])
-        )
+        return grant_read_prefix(grantee, self.bucket(zone), self.encryption_key, _prefix(prefix))
 
     def grant_write(
         self,
@@ -264,18 +244,9 @@ class DataLake(Construct):
         :param prefix: key prefix ending in ``/``, or ``""`` for the whole zone.
         :param allow_delete: also allow ``s3:DeleteObject`` under ``prefix``. Default: False.
         """
-        bucket = self.bucket(zone)
-        _check_prefix(prefix)
-        actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-        if allow_delete:
-            actions.append("s3:DeleteObject")
-        objects = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=actions,
-            resource_arns=[bucket.arn_for_objects(f"{prefix}*")],
+        return grant_write_prefix(
+            grantee, self.bucket(zone), self.encryption_key, _prefix(prefix), allow_delete=allow_delete
         )
-        # Multipart uploads with SSE-KMS decrypt the data key of earlier parts.
-        return objects.combine(self._grant_key(grantee, ["kms:GenerateDataKey", "kms:Decrypt"]))
 
     def grant_read_write(
         self, grantee: iam.IGrantable, zone: Zone | str, prefix: str = ""
@@ -283,16 +254,6 @@ class DataLake(Construct):
         """:meth:`grant_read` and :meth:`grant_write` (without delete) on the same prefix."""
         return self.grant_read(grantee, zone, prefix).combine(
             self.grant_write(grantee, zone, prefix)
-        )
-
-    def _grant_key(self, grantee: iam.IGrantable, actions: list[str]) -> iam.Grant:
-        """Key use only through S3 in this stack's region."""
-        region = Stack.of(self).region
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=actions,
-            resource_arns=[self.encryption_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         )
 
 
@@ -305,11 +266,8 @@ def _zone(zone: Zone | str) -> Zone:
         ) from None
 
 
-def _check_prefix(prefix: str) -> None:
-    if Token.is_unresolved(prefix):
-        return
-    if not _PREFIX.match(prefix):
-        raise ValueError(
-            f"DataLake: prefix {prefix!r} is invalid; use '' or path segments each ending in '/' "
-            "(letters, digits and !_.*'()=- only), e.g. 'sales/' or 'sales/year=2024/'"
-        )
+def _prefix(prefix: str) -> str:
+    try:
+        return check_prefix(prefix)
+    except ValueError as error:
+        raise ValueError(f"DataLake: {error}") from None

@@ -6,6 +6,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from ml_platform.config import EnvironmentConfig
+from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
 from ml_platform.stacks.tagging import tag_everything
 
@@ -31,3 +32,16 @@ class PlatformStage(Stage):
             settings=config.data_lake,
             allow_data_deletion=config.allow_data_deletion,
         )
+        self.data_catalog: DataCatalogStack | None = None
+        if config.data_catalog is not None:
+            self.data_catalog = DataCatalogStack(
+                self,
+                "DataCatalog",
+                stack_name=config.stack_name("DataCatalog"),
+                description=f"ML platform data catalog and preparation ({config.name})",
+                termination_protection=config.termination_protection,
+                lake=self.data_lake.lake,
+                settings=config.data_catalog,
+                name_prefix=f"{config.prefix}-{config.name}",
+                allow_data_deletion=config.allow_data_deletion,
+            )

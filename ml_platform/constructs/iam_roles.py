@@ -1,0 +1,29 @@
+"""``ManagedPolicyRole``: a role whose permissions live in one customer-managed policy.
+
+HIPAA, NIST 800-53 and PCI DSS packs reject inline policies; an ``iam.Role`` puts every grant
+(including those aws-cdk-lib's L2s add to a role they are given) into an inline default policy.
+This role sends them all to its own managed policy instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+
+class ManagedPolicyRole(iam.Role):
+    """An ``iam.Role`` (same keyword arguments) whose statements go to :attr:`policy`.
+
+    :ivar policy: the customer-managed policy attached to this role only.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, **role_props: Any) -> None:
+        super().__init__(scope, construct_id, **role_props)
+        self.policy = iam.ManagedPolicy(self, "Policy", roles=[self])
+
+    def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:
+        """Add ``statement`` to the role's managed policy (never to an inline policy)."""
+        self.policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self.policy)
