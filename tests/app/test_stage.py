@@ -89,6 +89,14 @@ def test_a_new_config_file_adds_an_environment_without_code_changes(tmp_path):
     ]
 
 
+def test_an_environment_without_data_catalog_has_no_catalog_stack(tmp_path):
+    text = (CONFIG_DIR / "staging.yaml").read_text().replace("environment: staging", "environment: qa")
+    (tmp_path / "qa.yaml").write_text(text.split("data_catalog:")[0])
+    app = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
+    assert app.node.find_child("qa").data_catalog is None
+    assert app.node.find_child("qa").node.try_find_child("DataCatalog") is None
+
+
 def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
     (tmp_path / "dev.yaml").write_text(
         (CONFIG_DIR / "dev.yaml").read_text().replace('account: "111111111111"', "account: 42")

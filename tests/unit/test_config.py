@@ -193,3 +193,47 @@ def test_directory_problems_are_collected_across_files(tmp_path):
 def test_empty_directory(tmp_path):
     with pytest.raises(ConfigError, match=r"no environment files \(\*\.yaml\) found"):
         load_environments(tmp_path)
+
+
+CATALOG = """\
+data_catalog:
+  datasets:
+    sales:
+      format: csv
+      columns: {order_id: string, amount: double}
+"""
+
+
+def test_data_catalog_is_optional_and_takes_defaults(tmp_path):
+    assert load_environment(write(tmp_path, MINIMAL.format(env="dev"))).data_catalog is None
+    catalog = load_environment(write(tmp_path, MINIMAL.format(env="dev") + CATALOG)).data_catalog
+    sales = catalog.datasets["sales"]
+    assert (sales.source_zone, sales.target_zone, sales.schedule, sales.quality) == ("raw", "processed", None, None)
+    assert sales.job.worker_type == "G.1X" and sales.crawler.recrawl == "new_folders_only"
+    assert catalog.athena.bytes_scanned_cutoff_mb == 10_240
+    assert catalog.alerts.emails == ()
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("      schedule: every day\n",
+     "data_catalog.datasets.sales.schedule: schedule 'every day' must look like cron("),
+    ("      quality: {rules: ['iscomplete \"x\"']}\n",
+     "data_catalog.datasets.sales.quality.rules: invalid DQDL: rules[0] uses unknown rule type 'iscomplete'"),
+    ("      crawler: {on_schema_update: update_in_database}\n",
+     "data_catalog.datasets.sales.crawler: recrawl 'new_folders_only' needs on_schema_update and on_object_delete both 'log'"),
+    ("      job: {workers: 1}\n",
+     "data_catalog.datasets.sales.job.workers: input should be greater than or equal to 2 (got 1)"),
+    ("      colour: red\n",
+     "data_catalog.datasets.sales.colour: unknown key; allowed keys: format, columns, source_zone, target_zone, "
+     "schedule, crawler, job, quality"),
+])
+def test_dataset_mistakes_name_their_key_path(tmp_path, extra, expected):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + CATALOG + extra))
+    assert problem.startswith(expected), problem
+
+
+def test_bad_dataset_name_and_column_type(tmp_path):
+    text = MINIMAL.format(env="dev") + CATALOG.replace("sales:", "Sales-EU:").replace("amount: double", "amount: money")
+    problems = problems_of(write(tmp_path, text))
+    assert problems[0].startswith("data_catalog.datasets.Sales-EU: dataset name 'Sales-EU' is invalid")
+    assert problems[1].startswith("data_catalog.datasets.Sales-EU.columns.amount: type 'money' is not supported")
