@@ -114,14 +114,8 @@ class GlueCrawler(Construct):
         stack = Stack.of(self)
         table = prefix.rstrip("/").split("/")[-1]
 
-        self.role = ManagedPolicyRole(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "glue.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
-            description=f"Glue crawler of {prefix} ({self.node.path})",
+        self.role = ManagedPolicyRole.for_service(
+            self, "Role", service="glue.amazonaws.com", description=f"Glue crawler of {prefix} ({self.node.path})"
         )
         grant_read_prefix(self.role, bucket, data_key, prefix)
         catalog_actions = [

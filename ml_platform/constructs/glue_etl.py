@@ -138,14 +138,8 @@ class RawToParquetJob(Construct):
         check_problems(f"RawToParquetJob {self.node.path}", problems)
         stack = Stack.of(self)
 
-        self.role = ManagedPolicyRole(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "glue.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
-            description=f"Glue job {source_table} raw to Parquet ({self.node.path})",
+        self.role = ManagedPolicyRole.for_service(
+            self, "Role", service="glue.amazonaws.com", description=f"Glue job {source_table} raw to Parquet ({self.node.path})"
         )
         grant_read_prefix(self.role, source_bucket, data_key, source_prefix)
         # Spark removes its temporary files under the output prefix after committing.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -27,3 +28,21 @@ class ManagedPolicyRole(iam.Role):
         """Add ``statement`` to the role's managed policy (never to an inline policy)."""
         self.policy.add_statements(statement)
         return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self.policy)
+
+    @classmethod
+    def for_service(
+        cls, scope: Construct, construct_id: str, *, service: str, description: str
+    ) -> ManagedPolicyRole:
+        """A role ``service`` (e.g. ``glue.amazonaws.com``) may assume on behalf of this account only.
+
+        The ``aws:SourceAccount`` condition keeps the service from assuming it for another
+        account (confused deputy).
+        """
+        return cls(
+            scope,
+            construct_id,
+            assumed_by=iam.ServicePrincipal(
+                service, conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}
+            ),
+            description=description,
+        )

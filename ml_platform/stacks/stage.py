@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Environment, Stage
 from constructs import Construct
 
@@ -26,22 +28,25 @@ class PlatformStage(Stage):
         self.data_lake = DataLakeStack(
             self,
             "DataLake",
-            stack_name=config.stack_name("DataLake"),
-            description=f"ML platform data lake ({config.name})",
-            termination_protection=config.termination_protection,
+            **self._stack_props("DataLake", "data lake"),
             settings=config.data_lake,
-            allow_data_deletion=config.allow_data_deletion,
         )
         self.data_catalog: DataCatalogStack | None = None
         if config.data_catalog is not None:
             self.data_catalog = DataCatalogStack(
                 self,
                 "DataCatalog",
-                stack_name=config.stack_name("DataCatalog"),
-                description=f"ML platform data catalog and preparation ({config.name})",
-                termination_protection=config.termination_protection,
+                **self._stack_props("DataCatalog", "data catalog and preparation"),
                 lake=self.data_lake.lake,
                 settings=config.data_catalog,
                 name_prefix=f"{config.prefix}-{config.name}",
-                allow_data_deletion=config.allow_data_deletion,
             )
+
+    def _stack_props(self, stack: str, what: str) -> dict[str, Any]:
+        """Name, description, protection and data-deletion setting every stack of the stage takes."""
+        return {
+            "stack_name": self.config.stack_name(stack),
+            "description": f"ML platform {what} ({self.config.name})",
+            "termination_protection": self.config.termination_protection,
+            "allow_data_deletion": self.config.allow_data_deletion,
+        }
