@@ -39,7 +39,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-fund --no-audit --loglevel=error
+	npm ci --no-fund --no-audit --loglevel=error --fetch-timeout=60000 --fetch-retries=5
 	touch $@
 
 synth: setup
