@@ -1,0 +1,1 @@
+"""Publishes a DataBrew recipe's working version when its steps change (CloudFormation custom resource)."""
