@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run jsii on the pinned Node.js (node_modules/.bin, installed by `make setup`) also when pytest is
+# started directly; it must happen before the first aws_cdk import starts the jsii kernel.
+if (ROOT / "node_modules" / ".bin" / "node").exists():
+    os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 CONFIG_DIR = ROOT / "config"
 #: The context cdk.json gives the CLI; tests synthesize with the same feature flags.
 CDK_CONTEXT: dict = json.loads((ROOT / "cdk.json").read_text())["context"]
