@@ -14,11 +14,12 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
 from ml_platform.constructs.athena_workgroup import AthenaSettings
 from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
+from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.pipeline_alerts import AlertSettings
@@ -106,11 +107,22 @@ class DataLakeSettings(StrictSettings):
 
 
 class DataCatalogSettings(StrictSettings):
-    """Glue catalog, per-dataset pipelines, Athena and failure alerts over the lake."""
+    """Glue catalog, per-dataset pipelines, DataBrew preparation, Athena and failure alerts."""
 
     datasets: Annotated[dict[DatasetName, DatasetSettings], Field(min_length=1)]
+    databrew: dict[DatasetName, DataBrewDatasetSettings] = {}
     athena: AthenaSettings = AthenaSettings()
     alerts: AlertSettings = AlertSettings()
+
+    @model_validator(mode="after")
+    def _one_preparation_per_dataset(self) -> DataCatalogSettings:
+        both = sorted(set(self.datasets) & set(self.databrew))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} prepared by both Glue (datasets) and DataBrew (databrew); they "
+                "would write the same prefix, keep one"
+            )
+        return self
 
 
 class EnvironmentConfig(StrictSettings):

@@ -23,6 +23,16 @@ from ml_platform.stacks.stage import PlatformStage
 NAG_PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)
 #: Environment variable naming the directory of environment files. Default: ``config``.
 CONFIG_DIR_VARIABLE = "ML_PLATFORM_CONFIG_DIR"
+#: The CDK CLI (2.1148) tells the app that it reports validation itself
+#: (``@aws-cdk/core:failSynthOnValidationErrors: false``) and then neither prints nor fails on the
+#: report; outside "inmemory" mode aws-cdk-lib would only set the exit code of its Node.js
+#: process, which a Python app run through jsii never returns. Either way synth would succeed
+#: with findings. So the app keeps the reporting and asks for inmemory mode, and
+#: :func:`synthesize` turns the error into a printed report and exit code 1.
+ENFORCED_VALIDATION_CONTEXT = {
+    "@aws-cdk/core:failSynthOnValidationErrors": True,
+    "@aws-cdk/core:appMode": "inmemory",
+}
 
 
 def add_compliance_gates(app: App) -> None:
@@ -47,10 +57,24 @@ def build_app(config_dir: Path, **app_props: Any) -> App:
     """
     environments = load_environments(config_dir)
     app = App(**app_props)
+    for key, value in ENFORCED_VALIDATION_CONTEXT.items():
+        app.node.set_context(key, value)
     for config in environments.values():
         PlatformStage(app, config)
     add_compliance_gates(app)
     return app
+
+
+def synthesize(app: App) -> None:
+    """``app.synth()``; on unacknowledged findings print the report and exit 1 (no traceback)."""
+    try:
+        app.synth()
+    except RuntimeError as error:
+        message = str(error)
+        if not message.startswith("ValidationFailed"):
+            raise
+        print(message.removeprefix("ValidationFailed: "), file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main() -> None:
@@ -62,4 +86,4 @@ def main() -> None:
         print(f"Invalid configuration ({len(error.problems)} problem(s)):", file=sys.stderr)
         print(error, file=sys.stderr)
         raise SystemExit(1) from None
-    app.synth()
+    synthesize(app)

@@ -17,6 +17,12 @@ from constructs import Construct, IConstruct, IValidation
 
 #: Rule-id prefixes of the packs that share rule names (HIPAA Security, NIST 800-53 rev 5, PCI DSS 3.2.1).
 COMPLIANCE_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+#: The packs among COMPLIANCE_PACKS that hold a rule, where not all three do (cdk-nag 3.0.2).
+RULE_PACKS = {
+    "LambdaDLQ": ("HIPAA.Security", "NIST.800.53.R5"),
+    "LambdaConcurrency": ("HIPAA.Security", "NIST.800.53.R5"),
+    "SecretsManagerRotationEnabled": ("HIPAA.Security", "NIST.800.53.R5"),
+}
 
 
 def acknowledge(construct: IConstruct, rule_ids: list[str] | tuple[str, ...], reason: str) -> None:
@@ -27,8 +33,13 @@ def acknowledge(construct: IConstruct, rule_ids: list[str] | tuple[str, ...], re
 
 
 def acknowledge_compliance_rule(construct: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge ``rule`` (e.g. ``S3BucketReplicationEnabled``) of every compliance pack."""
-    acknowledge(construct, [f"{pack}-{rule}" for pack in COMPLIANCE_PACKS], reason)
+    """Acknowledge ``rule`` (e.g. ``S3BucketReplicationEnabled``) in each compliance pack that has it."""
+    acknowledge(construct, compliance_rule_ids(rule), reason)
+
+
+def compliance_rule_ids(rule: str) -> list[str]:
+    """``<pack>-<rule>`` for each of the compliance packs that holds ``rule``."""
+    return [f"{pack}-{rule}" for pack in RULE_PACKS.get(rule, COMPLIANCE_PACKS)]
 
 
 def skip_checkov(resource: CfnResource, check_id: str, comment: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, Dependable, IConstruct
 
 
 class ManagedPolicyRole(iam.Role):
@@ -23,6 +23,9 @@ class ManagedPolicyRole(iam.Role):
     def __init__(self, scope: Construct, construct_id: str, **role_props: Any) -> None:
         super().__init__(scope, construct_id, **role_props)
         self.policy = iam.ManagedPolicy(self, "Policy", roles=[self])
+        # Whatever depends on this role (a function, a job) waits for its policy, which itself
+        # follows the role; a DependsOn on the role too would only repeat its ARN reference.
+        Dependable.implement(self, _PolicyFirst(self.policy))
 
     def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:
         """Add ``statement`` to the role's managed policy (never to an inline policy)."""
@@ -46,3 +49,13 @@ class ManagedPolicyRole(iam.Role):
             ),
             description=description,
         )
+
+
+class _PolicyFirst(Dependable):
+    def __init__(self, policy: IConstruct) -> None:
+        super().__init__()
+        self._policy = policy
+
+    @property
+    def dependency_roots(self) -> list[IConstruct]:
+        return [self._policy]

@@ -11,6 +11,7 @@ from constructs import Construct
 from ml_platform.config import DataCatalogSettings
 from ml_platform.constructs.athena_workgroup import AthenaWorkgroup
 from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.databrew_pipeline import DataBrewPipeline, PiiSecret
 from ml_platform.constructs.dataset_pipeline import DatasetPipeline
 from ml_platform.constructs.glue_security import GlueSecurity
 from ml_platform.constructs.pipeline_alerts import PipelineAlerts
@@ -61,6 +62,19 @@ class DataCatalogStack(Stack):
                 name_prefix=name_prefix, removal_policy=removal,
             )
             for dataset, dataset_settings in settings.datasets.items()
+        }
+        self.pii_secret = (
+            PiiSecret(self, "PiiSecret", key=lake.encryption_key, removal_policy=removal)
+            if settings.databrew
+            else None
+        )
+        self.databrew = {
+            dataset: DataBrewPipeline(
+                self, f"Brew{dataset.title().replace('_', '')}", dataset=dataset, lake=lake,
+                settings=brew_settings, secret=self.pii_secret.secret,
+                logs_key=self.security.logs_key, name_prefix=name_prefix, removal_policy=removal,
+            )
+            for dataset, brew_settings in settings.databrew.items()
         }
         self.athena = AthenaWorkgroup(
             self, "Athena", name=f"{name_prefix}-lake", results_bucket=lake.artifacts_bucket,

@@ -57,6 +57,26 @@ def test_nag_gate_covers_every_environment_and_pack(tmp_path):
         ]
 
 
+def test_findings_fail_synth_under_the_cdk_cli_too(tmp_path):
+    """Under the CLI (CDK_APP_MODE=process) the app itself must exit 1 with the report."""
+    script = tmp_path / "careless_app.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from aws_cdk import aws_s3 as s3\n"
+        "from ml_platform.platform_app import build_app, synthesize\n"
+        f"app = build_app(Path({str(CONFIG_DIR)!r}))\n"
+        "s3.Bucket(app.node.find_child('dev').data_lake, 'Careless')\n"
+        "synthesize(app)\n"
+    )
+    cli_context = {**CDK_CONTEXT, "@aws-cdk/core:failSynthOnValidationErrors": False}  # as the CLI sends
+    env = {**os.environ, "CDK_APP_MODE": "process", "CDK_OUTDIR": str(tmp_path / "out"),
+           "CDK_CONTEXT_JSON": json.dumps(cli_context), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "AwsSolutions-S1" in result.stderr and "dev/DataLake/Careless/Resource" in result.stderr
+
+
 def test_acknowledgments_are_written_beside_their_resources_with_reasons(templates):
     acknowledged = 0
     for stacks in templates.values():
@@ -67,6 +87,42 @@ def test_acknowledgments_are_written_beside_their_resources_with_reasons(templat
                     assert len(rule["reason"]) >= 40, rule
                 acknowledged += len(rules)
     assert acknowledged > 0
+
+
+PACK_FILES = {"aws-solutions": "AwsSolutions", "hipaa-security": "HIPAA.Security",
+              "nist-800-53-r5": "NIST.800.53.R5", "pci-dss-321": "PCI.DSS.321"}
+
+
+def _rules_of_packs() -> dict[str, set[str]]:
+    """Rule names per pack, read from the installed cdk-nag's JavaScript (ruleSuffixOverride or rule)."""
+    import re
+    import tarfile
+
+    import cdk_nag
+
+    [bundle] = (Path(cdk_nag.__file__).parent / "_jsii").glob("*.tgz")
+    found: dict[str, set[str]] = {}
+    with tarfile.open(bundle) as tar:
+        for file_name, pack in PACK_FILES.items():
+            source = tar.extractfile(f"package/lib/packs/{file_name}.js").read().decode()
+            rules = set()
+            for block in source.split("this.applyRule(")[1:]:
+                override = re.search(r"ruleSuffixOverride: '(\w+)'", block.split("});")[0])
+                rules.add(override.group(1) if override else re.search(r"rule: \w+\.(\w+)", block).group(1))
+            found[pack] = rules
+    return found
+
+
+def test_every_acknowledgment_names_a_rule_its_pack_has(templates):
+    """No exception is recorded for a rule that cannot fire (a reviewer would chase a ghost)."""
+    rules = _rules_of_packs()
+    assert "S3BucketReplicationEnabled" in rules["PCI.DSS.321"] and "SMG4" in rules["AwsSolutions"]
+    for stacks in templates.values():
+        for template in stacks.values():
+            for logical_id, resource in template["Resources"].items():
+                for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+                    pack, name = rule["id"].split("[")[0].split("-", 1)
+                    assert name in rules[pack], f"{logical_id}: {rule['id']} is not a rule of {pack}"
 
 
 def test_checkov_reports_no_failed_check(assembly):
