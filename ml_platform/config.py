@@ -202,9 +202,8 @@ def load_environment(path: Path) -> EnvironmentConfig:
     try:
         config = EnvironmentConfig.model_validate({**data, "name": name})
     except ValidationError as error:
-        raise ConfigError(
-            [f"{path}: {_describe(e)}" for e in error.errors(include_url=False)]
-        ) from None
+        errors = _without_echoes(error.errors(include_url=False))
+        raise ConfigError([f"{path}: {_describe(e)}" for e in errors]) from None
     if config.tags.environment != name:
         raise ConfigError(
             [
@@ -236,6 +235,14 @@ def load_environments(config_dir: Path) -> dict[str, EnvironmentConfig]:
 
 
 # -- error messages -------------------------------------------------------------------------------
+
+
+def _without_echoes(errors: list[Any]) -> list[Any]:
+    """Drop a list's "too short" error that only echoes failures of its own items."""
+    return [
+        e for e in errors
+        if not (e["type"] == "too_short" and any(o["loc"][: len(e["loc"])] == e["loc"] and o is not e for o in errors))
+    ]
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -279,19 +286,33 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     annotation: Any = model
     for part in loc:
         annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if _is_model(annotation):
             field: FieldInfo | None = annotation.model_fields.get(part)  # type: ignore[arg-type]
             if field is None:
                 return []
             annotation = field.annotation
+        elif get_origin(annotation) in (Union, UnionType):
+            # a discriminated union: pydantic names the member by its tag (e.g. "mask_range")
+            members = [m for m in get_args(annotation) if _is_model(m) and part in _tags(m)]
+            if not members:
+                return []
+            annotation = members[0]
         elif get_origin(annotation) in (dict, tuple, list):
-            annotation = get_args(annotation)[-1] if get_origin(annotation) is dict else get_args(annotation)[0]
+            args = get_args(annotation)
+            annotation = args[-1] if get_origin(annotation) is dict else args[0]
         else:
             return []
     annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _public_fields(annotation)
-    return []
+    return _public_fields(annotation) if _is_model(annotation) else []
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _tags(model: type[BaseModel]) -> set[Any]:
+    """Literal defaults a discriminated union may name a member by."""
+    return {f.default for f in model.model_fields.values() if isinstance(f.default, str)}
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -299,7 +320,8 @@ def _unwrap(annotation: Any) -> Any:
     while True:
         if get_origin(annotation) is Annotated:
             annotation = get_args(annotation)[0]
-        elif get_origin(annotation) in (Union, UnionType):
-            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        elif get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+            others = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = others[0] if len(others) == 1 else Union[tuple(others)]  # noqa: UP007
         else:
             return annotation

@@ -237,3 +237,41 @@ def test_bad_dataset_name_and_column_type(tmp_path):
     problems = problems_of(write(tmp_path, text))
     assert problems[0].startswith("data_catalog.datasets.Sales-EU: dataset name 'Sales-EU' is invalid")
     assert problems[1].startswith("data_catalog.datasets.Sales-EU.columns.amount: type 'money' is not supported")
+
+
+BREW = """\
+  databrew:
+    customers:
+      format: csv
+      recipe:
+        - {action: mask_range, columns: [card], stop: -4}
+"""
+
+
+def test_databrew_datasets_are_read_with_typed_steps(tmp_path):
+    from ml_platform.constructs.databrew_steps import MaskRange
+
+    catalog = load_environment(write(tmp_path, MINIMAL.format(env="dev") + CATALOG + BREW)).data_catalog
+    assert catalog.databrew["customers"].recipe == (MaskRange(columns=["card"], stop=-4),)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("stop: -4", "stp: -4"),
+     "data_catalog.databrew.customers.recipe[0].mask_range.stp: unknown key; allowed keys: columns, mask_symbol, "
+     "action, start, stop, preserve"),
+    (("action: mask_range, columns: [card], stop: -4", "action: hash, columns: [email], algorithm: SHA1"),
+     "data_catalog.databrew.customers.recipe[0].hash.algorithm: input should be 'HMAC_SHA256'"),
+    (("action: mask_range, columns: [card], stop: -4", "action: bogus"),
+     "data_catalog.databrew.customers.recipe[0]: input tag 'bogus' found using 'action' does not match"),
+    (("customers:", "sales:"),
+     "data_catalog: sales prepared by both Glue (datasets) and DataBrew (databrew); they would write the same prefix"),
+])
+def test_databrew_mistakes_name_their_key_path(tmp_path, change, expected):
+    text = MINIMAL.format(env="dev") + CATALOG + BREW.replace(*change)
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_a_list_of_failing_items_is_not_also_reported_as_too_short(tmp_path):
+    text = MINIMAL.format(env="dev") + CATALOG + BREW.replace("stop: -4", "stp: -4")
+    assert not [p for p in problems_of(write(tmp_path, text)) if "at least 1 item" in p]

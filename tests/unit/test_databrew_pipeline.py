@@ -1,0 +1,231 @@
+"""DataBrewPipeline, its rules, the generated secret and the recipe publisher wiring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import RemovalPolicy, Validations
+
+from ml_platform.constructs.databrew_pipeline import (
+    DEFAULT_PII_ENTITY_TYPES,
+    DataBrewDatasetSettings,
+    DataBrewPipeline,
+    PiiSecret,
+    steps_digest,
+)
+from ml_platform.constructs.databrew_rules import AnyRule
+from pydantic import TypeAdapter, ValidationError
+from tests.unit.glue_fixtures import Catalog, actions
+
+PII_ONLY = [{"action": "delete_columns", "columns": ["ssn"]}]
+FULL = [
+    {"action": "hash", "columns": ["email"]},
+    {"action": "encrypt", "columns": ["address"]},
+    {"action": "remove_duplicate_rows"},
+]
+
+
+def build(recipe=PII_ONLY, **settings):
+    catalog = Catalog()
+    secret = PiiSecret(catalog.stack, "Pii", key=catalog.lake.encryption_key, removal_policy=RemovalPolicy.RETAIN)
+    pipeline = DataBrewPipeline(
+        catalog.stack, "Customers", dataset="customers", lake=catalog.lake,
+        settings=DataBrewDatasetSettings(format=settings.pop("format", "csv"), recipe=recipe, **settings),
+        secret=secret.secret, logs_key=catalog.security.logs_key, name_prefix="t-dev",
+    )
+    return catalog, pipeline
+
+
+@pytest.fixture(scope="module")
+def default():
+    return build()
+
+
+def by_type(catalog, resource_type):
+    return {v["Properties"].get("Name", k): v for k, v in catalog.resources(resource_type).items()}
+
+
+def test_dataset_reads_the_dated_layout_and_captures_partitions(default):
+    catalog, _ = default
+    dataset = catalog.one("AWS::DataBrew::Dataset")["Properties"]
+    assert dataset["Name"] == "t-dev-customers" and dataset["Format"] == "CSV"
+    assert dataset["FormatOptions"] == {"Csv": {"Delimiter": ",", "HeaderRow": True}}
+    assert dataset["Input"]["S3InputDefinition"]["Key"] == "customers/year={year}/month={month}/day={day}/"
+    assert dataset["Input"]["S3InputDefinition"]["BucketOwner"] == "111111111111"
+    parameters = dataset["PathOptions"]["Parameters"]
+    assert [(p["PathParameterName"], p["DatasetParameter"]) for p in parameters] == [
+        (k, {"Name": k, "Type": "String", "CreateColumn": True}) for k in ("year", "month", "day")
+    ]
+
+
+def test_recipe_steps_and_the_published_version_the_job_runs(default):
+    catalog, pipeline = default
+    recipe = catalog.one("AWS::DataBrew::Recipe")["Properties"]
+    assert recipe["Steps"] == [{"Action": {"Operation": "DELETE", "Parameters": {"sourceColumns": '["ssn"]'}}}]
+    [published] = catalog.resources("Custom::DataBrewRecipeVersion").values()
+    assert published["Properties"]["RecipeName"] == "t-dev-customers"
+    assert published["Properties"]["StepsDigest"] == steps_digest(pipeline_settings(PII_ONLY))
+    job = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-recipe"]["Properties"]
+    published_id = catalog.stack.resolve(pipeline.published.node.default_child.logical_id)
+    assert job["Recipe"] == {"Name": "t-dev-customers", "Version": {"Fn::GetAtt": [published_id, "RecipeVersion"]}}
+
+
+def pipeline_settings(recipe):
+    return DataBrewDatasetSettings(format="csv", recipe=recipe)
+
+
+def test_steps_digest_changes_with_the_steps_only():
+    first = steps_digest(pipeline_settings(PII_ONLY))
+    assert first == steps_digest(pipeline_settings(PII_ONLY))
+    assert first != steps_digest(pipeline_settings([{"action": "delete_columns", "columns": ["ssn", "dob"]}]))
+
+
+def test_recipe_job_writes_encrypted_partitioned_parquet_to_the_target_prefix(default):
+    catalog, _ = default
+    job = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-recipe"]["Properties"]
+    [output] = job["Outputs"]
+    assert (output["Format"], output["CompressionFormat"], output["PartitionColumns"], output["Overwrite"]) == (
+        "PARQUET", "SNAPPY", ["year", "month", "day"], False)
+    assert output["Location"]["Key"] == "customers/"
+    assert job["EncryptionMode"] == "SSE-KMS" and "EncryptionKeyArn" in job
+    assert (job["MaxCapacity"], job["Timeout"], job["MaxRetries"], job["LogSubscription"]) == (5, 60, 0, "ENABLE")
+
+
+def test_profile_job_detects_pii_and_reports_to_artifacts(default):
+    catalog, _ = default
+    job = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-profile"]["Properties"]
+    assert job["Type"] == "PROFILE"
+    assert job["OutputLocation"]["Key"] == "databrew-profiles/customers/"
+    assert job["ProfileConfiguration"]["EntityDetectorConfiguration"]["EntityTypes"] == list(DEFAULT_PII_ENTITY_TYPES)
+    assert "ValidationConfigurations" not in job
+    assert catalog.resources("AWS::DataBrew::Ruleset") == {}
+    assert catalog.resources("AWS::DataBrew::Schedule") == {}
+
+
+def test_roles_read_the_source_prefix_and_write_only_their_output(default):
+    catalog, pipeline = default
+    recipe = catalog.policy_of(pipeline.recipe_role)
+    writes = next(s for s in recipe if "s3:PutObject" in s["Action"])
+    assert writes["Resource"]["Fn::Join"][1][-1] == "/customers/*"
+    assert "secretsmanager:GetSecretValue" not in actions(recipe)  # no step needs the secret
+    profile = catalog.policy_of(pipeline.profile_role)
+    writes = next(s for s in profile if "s3:PutObject" in s["Action"])
+    assert writes["Resource"]["Fn::Join"][1][-1] == "/databrew-profiles/customers/*"
+    assert not [a for a in actions(recipe) | actions(profile) if a.endswith("*")]
+
+
+def test_each_job_logs_to_its_own_encrypted_group(default):
+    catalog, _ = default
+    names = sorted(g["Properties"]["LogGroupName"] for g in catalog.resources("AWS::Logs::LogGroup").values()
+                   if isinstance(g["Properties"].get("LogGroupName"), str))
+    assert names == ["/aws-glue-databrew/jobs/t-dev-customers-profile", "/aws-glue-databrew/jobs/t-dev-customers-recipe"]
+
+
+def test_secret_and_key_are_granted_only_when_steps_need_them():
+    catalog, pipeline = build(recipe=FULL)
+    statements = catalog.policy_of(pipeline.recipe_role)
+    secret = next(s for s in statements if "secretsmanager:GetSecretValue" in s["Action"])
+    assert secret["Resource"] == {"Ref": catalog.stack.resolve(
+        catalog.stack.node.find_child("Pii").secret.node.default_child.logical_id)}
+    via_secrets = [s for s in statements if s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", "").startswith("secretsmanager.")]
+    assert via_secrets and via_secrets[0]["Action"] == "kms:Decrypt"
+    assert any(s["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"] and "Condition" not in s for s in statements)
+    steps = catalog.one("AWS::DataBrew::Recipe")["Properties"]["Steps"]
+    assert steps[0]["Action"]["Parameters"]["secretId"] == {"Ref": secret["Resource"]["Ref"]}
+
+
+def test_ruleset_schedules_options():
+    catalog, _ = build(
+        format="json", recipe_schedule="cron(0 3 * * ? *)", profile_schedule="cron(0 4 ? * MON *)",
+        ruleset=[{"check": "completeness", "column": "email", "max_missing_percent": 2},
+                 {"check": "row_count", "min_rows": 10}],
+        job={"capacity": 2, "timeout_minutes": 30, "max_retries": 1}, pii_entity_types=["EMAIL"],
+    )
+    assert catalog.one("AWS::DataBrew::Dataset")["Properties"]["FormatOptions"] == {"Json": {"MultiLine": False}}
+    rules = catalog.one("AWS::DataBrew::Ruleset")["Properties"]["Rules"]
+    assert rules[0] == {"Name": "completeness-email", "CheckExpression": "AGG(MISSING_VALUES_PERCENTAGE) <= :val",
+                        "ColumnSelectors": [{"Name": "email"}], "SubstitutionMap": [{"ValueReference": ":val", "Value": "2"}]}
+    assert rules[1] == {"Name": "row_count", "CheckExpression": "AGG(ROWS_COUNT) >= :val",
+                        "SubstitutionMap": [{"ValueReference": ":val", "Value": "10"}]}
+    profile = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-profile"]["Properties"]
+    assert profile["ValidationConfigurations"][0]["ValidationMode"] == "CHECK_ALL"
+    assert profile["ProfileConfiguration"]["EntityDetectorConfiguration"]["EntityTypes"] == ["EMAIL"]
+    schedules = {s["Properties"]["Name"]: s["Properties"] for s in catalog.resources("AWS::DataBrew::Schedule").values()}
+    assert schedules["t-dev-customers-recipe"]["CronExpression"] == "cron(0 3 * * ? *)"
+    assert schedules["t-dev-customers-profile"]["JobNames"] == ["t-dev-customers-profile"]
+    recipe_job = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-recipe"]["Properties"]
+    assert (recipe_job["MaxCapacity"], recipe_job["Timeout"], recipe_job["MaxRetries"]) == (2, 30, 1)
+
+
+def test_parquet_datasets_take_no_format_options():
+    catalog, _ = build(format="parquet")
+    assert "FormatOptions" not in catalog.one("AWS::DataBrew::Dataset")["Properties"]
+
+
+def test_secret_is_generated_encrypted_and_its_rotation_exception_recorded():
+    catalog, _ = build()
+    secret = catalog.one("AWS::SecretsManager::Secret")
+    assert secret["Properties"]["GenerateSecretString"] == {"ExcludePunctuation": True, "IncludeSpace": False, "PasswordLength": 32}
+    assert "KmsKeyId" in secret["Properties"]
+    construct = catalog.stack.node.find_child("Pii").secret.node.default_child
+    acknowledged = {k.split("::")[-1] for m in construct.node.metadata
+                    if m.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for k in m.data}
+    assert acknowledged == {"AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled",
+                            "NIST.800.53.R5-SecretsManagerRotationEnabled"}
+
+
+def test_one_publisher_serves_every_recipe_of_a_stack():
+    catalog = Catalog()
+    secret = PiiSecret(catalog.stack, "Pii", key=catalog.lake.encryption_key, removal_policy=RemovalPolicy.RETAIN)
+    for dataset in ("customers", "orders"):
+        DataBrewPipeline(catalog.stack, dataset.title(), dataset=dataset, lake=catalog.lake,
+                         settings=pipeline_settings(PII_ONLY), secret=secret.secret,
+                         logs_key=catalog.security.logs_key, name_prefix="t-dev")
+    functions = catalog.resources("AWS::Lambda::Function")
+    assert len(functions) == 2  # the publisher and the provider framework, once
+    publisher = next(f for f in functions.values() if f["Properties"].get("Handler") == "handler.on_event")
+    assert publisher["Properties"]["Runtime"] == "python3.14"
+    assert publisher["Properties"]["ReservedConcurrentExecutions"] == 2
+    policy = catalog.policy_of(catalog.stack.node.find_child("RecipePublisher").role)
+    recipes = [json.dumps(r) for s in policy if "databrew:PublishRecipe" in s["Action"] for r in
+               (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert len(recipes) == 2 and all(r.endswith(('recipe/t-dev-customers"]]}', 'recipe/t-dev-orders"]]}')) for r in recipes)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"recipe": []}, "at least 1 item"),
+    ({"source_zone": "processed"}, "source_zone and target_zone are both 'processed'"),
+    ({"recipe_schedule": "daily"}, "must look like cron("),
+    ({"format": "xml"}, "'csv', 'json' or 'parquet'"),
+    ({"job": {"capacity": 0}}, "greater than or equal to 1"),
+    ({"pii_entity_types": ["email"]}, "should match pattern"),
+    ({"ruleset": [{"check": "row_count", "min_rows": 1}, {"check": "row_count", "min_rows": 2}]}, "rules row_count are given more than once"),
+])
+def test_dataset_settings_errors(settings, message):
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
+        DataBrewDatasetSettings(**{"format": "csv", "recipe": PII_ONLY, **settings})
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"check": "value_range", "column": "age", "min": 5, "max": 5}, "min 5 must be less than max 5"),
+    ({"check": "completeness", "column": "a", "max_missing_percent": 101}, "less than or equal to 100"),
+    ({"check": "row_count", "min_rows": 0}, "greater than or equal to 1"),
+    ({"check": "freshness"}, "does not match any of the expected tags"),
+])
+def test_rule_errors(rule, message):
+    with pytest.raises(ValidationError, match=message):
+        TypeAdapter(AnyRule).validate_python(rule)
+
+
+def test_rules_render_the_documented_checks():
+    rules = TypeAdapter(tuple[AnyRule, ...]).validate_python([
+        {"check": "duplicate_rows"}, {"check": "uniqueness", "column": "id", "max_duplicate_percent": 0.5},
+        {"check": "value_range", "column": "age", "min": 0, "max": 130},
+    ])
+    rendered = [(r.to_rule().check_expression, [(s.value_reference, s.value) for s in r.to_rule().substitution_map]) for r in rules]
+    assert rendered == [
+        ("AGG(DUPLICATE_ROWS_PERCENTAGE) <= :val", [(":val", "0")]),
+        ("AGG(DUPLICATE_VALUES_PERCENTAGE) <= :val", [(":val", "0.5")]),
+        ("is_between :val1 and :val2", [(":val1", "0"), (":val2", "130")]),
+    ]
