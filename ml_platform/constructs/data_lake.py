@@ -16,6 +16,7 @@ import datetime
 import enum
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -40,6 +41,10 @@ MINIMUM_TLS_VERSION = 1.2
 
 _LOGS_USE_BUCKET_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+
+
+#: Zones that hold tables (the artifacts zone holds models and scripts), as settings name them.
+DataZoneName = Literal["raw", "processed", "curated"]
 
 
 class Zone(enum.StrEnum):

@@ -19,16 +19,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from ml_platform.constructs.compliance import acknowledge, compliance_rule_ids
-from ml_platform.constructs.data_lake import DataLake, Zone, dataset_prefix
+from ml_platform.constructs.data_lake import DataLake, DataZoneName, Zone, dataset_prefix
 from ml_platform.constructs.databrew_rules import AnyRule, rule_names_problem
 from ml_platform.constructs.databrew_steps import AnyStep, RecipeContext
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.recipe_publisher import RecipePublisher
 from ml_platform.constructs.s3_grants import grant_read_prefix, grant_write_prefix
-from ml_platform.constructs.schedule import check_cron
+from ml_platform.constructs.schedule import CronExpression
 from ml_platform.constructs.validation import StrictSettings
 
 #: PII entity types the profile job detects by default.
@@ -37,8 +37,6 @@ DEFAULT_PII_ENTITY_TYPES = ("EMAIL", "PHONE_NUMBER", "CREDIT_CARD", "PERSON_NAME
 PARTITION_KEYS = ("year", "month", "day")
 #: Prefix of the profile reports in the artifacts zone.
 PROFILE_PREFIX = "databrew-profiles/"
-Cron = Annotated[str, AfterValidator(check_cron)]
-DataZone = Literal["raw", "processed", "curated"]
 _FORMATS = {"csv": "CSV", "json": "JSON", "parquet": "PARQUET"}
 
 
@@ -67,10 +65,10 @@ class DataBrewDatasetSettings(StrictSettings):
     format: Literal["csv", "json", "parquet"]
     recipe: Annotated[tuple[AnyStep, ...], Field(strict=False, min_length=1)]
     ruleset: Annotated[tuple[AnyRule, ...], Field(strict=False)] = ()
-    source_zone: DataZone = "raw"
-    target_zone: DataZone = "processed"
-    recipe_schedule: Cron | None = None
-    profile_schedule: Cron | None = None
+    source_zone: DataZoneName = "raw"
+    target_zone: DataZoneName = "processed"
+    recipe_schedule: CronExpression | None = None
+    profile_schedule: CronExpression | None = None
     job: DataBrewJobSettings = DataBrewJobSettings()
     pii_entity_types: Annotated[
         tuple[Annotated[str, Field(pattern=r"^[A-Z][A-Z_]{1,63}$")], ...], Field(strict=False, min_length=1)

@@ -14,12 +14,12 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 from pydantic import AfterValidator, Field, model_validator
 
-from ml_platform.constructs.data_lake import DataLake, Zone, dataset_prefix
+from ml_platform.constructs.data_lake import DataLake, DataZoneName, Zone, dataset_prefix
 from ml_platform.constructs.glue_crawler import CrawlerSettings, GlueCrawler
 from ml_platform.constructs.glue_etl import JobSettings, QualitySettings, RawToParquetJob
 from ml_platform.constructs.glue_security import GlueSecurity
 from ml_platform.constructs.glue_workflow import DatasetWorkflow
-from ml_platform.constructs.schedule import check_cron
+from ml_platform.constructs.schedule import CronExpression
 from ml_platform.constructs.validation import StrictSettings
 from ml_platform.glue_jobs.raw_to_parquet import raw_to_parquet_logic as logic
 
@@ -36,8 +36,6 @@ def _checked(problem_of):
 
 ColumnName = Annotated[str, _checked(logic.column_name_problem)]
 ColumnType = Annotated[str, _checked(logic.column_type_problem)]
-Cron = Annotated[str, AfterValidator(check_cron)]
-DataZone = Literal["raw", "processed", "curated"]
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -69,9 +67,9 @@ class DatasetSettings(StrictSettings):
 
     format: Literal["csv", "json"]
     columns: Annotated[dict[ColumnName, ColumnType], Field(min_length=1)]
-    source_zone: DataZone = "raw"
-    target_zone: DataZone = "processed"
-    schedule: Cron | None = None
+    source_zone: DataZoneName = "raw"
+    target_zone: DataZoneName = "processed"
+    schedule: CronExpression | None = None
     crawler: CrawlerSettings = CrawlerSettings()
     job: JobSettings = JobSettings()
     quality: QualitySettings | None = None

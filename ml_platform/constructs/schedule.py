@@ -7,6 +7,9 @@ UTC by Glue. Exactly one of day-of-month and day-of-week is ``?``.
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
 _DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
@@ -62,3 +65,7 @@ def check_cron(expression: str) -> str:
     if problem:
         raise ValueError(f"schedule {expression!r} {problem} (Glue schedules are in UTC)")
     return expression
+
+
+#: A settings field holding an AWS cron expression, checked when the settings are read.
+CronExpression = Annotated[str, AfterValidator(check_cron)]
