@@ -60,6 +60,8 @@ class DataBrewDatasetSettings(StrictSettings):
     :ivar profile_schedule: AWS cron (UTC) of the profile job. Default: none, on demand.
     :ivar job: size and limits of both jobs. Default: ``DataBrewJobSettings()``.
     :ivar pii_entity_types: entity types the profile job detects. Default: :data:`DEFAULT_PII_ENTITY_TYPES`.
+    :ivar latest_files: read only the newest N files (by last-modified date) of the layout, e.g.
+        the last day's drop. Default: none, every file of every day.
     """
 
     format: Literal["csv", "json", "parquet"]
@@ -73,6 +75,7 @@ class DataBrewDatasetSettings(StrictSettings):
     pii_entity_types: Annotated[
         tuple[Annotated[str, Field(pattern=r"^[A-Z][A-Z_]{1,63}$")], ...], Field(strict=False, min_length=1)
     ] = DEFAULT_PII_ENTITY_TYPES
+    latest_files: Annotated[int, Field(ge=1, le=100_000)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DataBrewDatasetSettings:
@@ -160,6 +163,11 @@ class DataBrewPipeline(Construct):
                 )
             ),
             path_options=databrew.CfnDataset.PathOptionsProperty(
+                files_limit=databrew.CfnDataset.FilesLimitProperty(
+                    max_files=settings.latest_files, ordered_by="LAST_MODIFIED_DATE", order="DESCENDING"
+                )
+                if settings.latest_files
+                else None,
                 parameters=[
                     databrew.CfnDataset.PathParameterProperty(
                         path_parameter_name=key,

@@ -119,3 +119,13 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
         "allow_data_deletion, termination_protection, data_lake, data_catalog",
     ]
     assert not (tmp_path / "cdk.out").exists()
+
+
+def test_committed_environments_exercise_every_databrew_step_type():
+    from ml_platform.constructs import databrew_steps
+
+    every = {cls.model_fields["action"].default for cls in databrew_steps.AnyStep.__origin__.__args__}
+    for path in CONFIG_DIR.glob("*.yaml"):
+        config = load_environment(path)
+        used = {step.action for brew in config.data_catalog.databrew.values() for step in brew.recipe}
+        assert used == every, f"{path.name} does not exercise {sorted(every - used)}"

@@ -158,6 +158,17 @@ def test_ruleset_schedules_options():
     assert (recipe_job["MaxCapacity"], recipe_job["Timeout"], recipe_job["MaxRetries"]) == (2, 30, 1)
 
 
+def test_latest_files_reads_only_the_newest_drops():
+    catalog, _ = build(latest_files=24)
+    assert catalog.one("AWS::DataBrew::Dataset")["Properties"]["PathOptions"]["FilesLimit"] == {
+        "MaxFiles": 24, "OrderedBy": "LAST_MODIFIED_DATE", "Order": "DESCENDING"}
+
+
+def test_every_file_is_read_by_default(default):
+    catalog, _ = default
+    assert "FilesLimit" not in catalog.one("AWS::DataBrew::Dataset")["Properties"]["PathOptions"]
+
+
 def test_parquet_datasets_take_no_format_options():
     catalog, _ = build(format="parquet")
     assert "FormatOptions" not in catalog.one("AWS::DataBrew::Dataset")["Properties"]
@@ -200,6 +211,7 @@ def test_one_publisher_serves_every_recipe_of_a_stack():
     ({"format": "xml"}, "'csv', 'json' or 'parquet'"),
     ({"job": {"capacity": 0}}, "greater than or equal to 1"),
     ({"pii_entity_types": ["email"]}, "should match pattern"),
+    ({"latest_files": 0}, "greater than or equal to 1"),
     ({"ruleset": [{"check": "row_count", "min_rows": 1}, {"check": "row_count", "min_rows": 2}]}, "rules row_count are given more than once"),
 ])
 def test_dataset_settings_errors(settings, message):
