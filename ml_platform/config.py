@@ -22,6 +22,7 @@ from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, 
 from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
+from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
 
@@ -136,6 +137,7 @@ class EnvironmentConfig(StrictSettings):
     allow_data_deletion: bool = False
     termination_protection: bool = True
     data_lake: DataLakeSettings = DataLakeSettings()
+    network: NetworkSettings = NetworkSettings()
     data_catalog: DataCatalogSettings | None = None
 
     def stack_name(self, stack: str) -> str:

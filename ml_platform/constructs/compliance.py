@@ -61,6 +61,8 @@ def ignore_cfn_lint(resource: CfnResource, rule_id: str, reason: str) -> None:
 
 #: Construct id aws-cdk-lib gives the stack-wide provider behind ``auto_delete_objects=True``.
 S3_AUTO_DELETE_PROVIDER_ID = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
+#: Construct id of the provider that removes the default security group's rules of a new VPC.
+VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 
 
 def explain_s3_auto_delete_provider(stack: Stack) -> None:
@@ -69,30 +71,44 @@ def explain_s3_auto_delete_provider(stack: Stack) -> None:
     The function exists only in environments that delete data with the stack; CloudFormation
     invokes it synchronously on bucket deletion, and it calls nothing but the S3 API.
     """
-    provider = stack.node.try_find_child(S3_AUTO_DELETE_PROVIDER_ID)
+    explain_cdk_provider(stack, S3_AUTO_DELETE_PROVIDER_ID, "S3")
+
+
+#: Why a function that only CloudFormation invokes needs no dead-letter queue.
+DEPLOY_ONLY_DLQ_REASON = (
+    "Only CloudFormation invokes this function, during a deploy; a failed run fails that deploy "
+    "and shows in its stack events, so a dead-letter queue would hold nothing anyone acts on."
+)
+
+
+def explain_cdk_provider(stack: Stack, provider_id: str, api: str) -> None:
+    """Record why a stack-wide aws-cdk-lib custom-resource function passes review.
+
+    CloudFormation invokes it synchronously, only during deploys, and it calls only ``api``.
+    """
+    provider = stack.node.try_find_child(provider_id)
     if provider is None:
         return
     handler = provider.node.find_child("Handler")
     assert isinstance(handler, CfnResource)
     if handler.get_metadata("checkov"):
-        return  # already explained by another bucket of this stack
+        return  # already explained for another resource of this stack
     skip_checkov(
         handler,
         "CKV_AWS_116",
-        "CloudFormation invokes this custom resource synchronously and retries it; an "
-        "asynchronous dead-letter queue would never receive an event.",
+        DEPLOY_ONLY_DLQ_REASON,
     )
     skip_checkov(
         handler,
         "CKV_AWS_117",
-        "The function calls only the S3 API to empty buckets on stack deletion and reaches no "
-        "VPC resource; aws-cdk-lib's provider takes no VPC settings.",
+        f"The function calls only the {api} API during deploys and reaches no VPC resource; "
+        "aws-cdk-lib's provider takes no VPC settings.",
     )
     skip_checkov(
         handler,
         "CKV_AWS_115",
-        "Only CloudFormation invokes the function, once per bucket deletion; a reserved "
-        "concurrency limit would only risk throttling stack deletion.",
+        "Only CloudFormation invokes the function, once per resource change; a reserved "
+        "concurrency limit would only risk throttling the deploy.",
     )
     ignore_cfn_lint(
         handler,

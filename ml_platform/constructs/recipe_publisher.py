@@ -20,6 +20,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from ml_platform.constructs.compliance import (
+    DEPLOY_ONLY_DLQ_REASON,
     acknowledge_compliance_rule,
     acknowledge_wildcard_resource,
     skip_checkov,
@@ -129,9 +130,5 @@ class RecipePublisher(Construct):
     def _explain(self, function) -> None:
         acknowledge_compliance_rule(function, "LambdaInsideVPC", _NO_VPC)
         skip_checkov(function, "CKV_AWS_117", _NO_VPC)
-        reason = (
-            "The function runs only inside a CloudFormation deploy, which retries and reports a "
-            "failed custom resource itself; a dead-letter queue would hold nothing actionable."
-        )
-        acknowledge_compliance_rule(function, "LambdaDLQ", reason)
-        skip_checkov(function, "CKV_AWS_116", reason)
+        acknowledge_compliance_rule(function, "LambdaDLQ", DEPLOY_ONLY_DLQ_REASON)
+        skip_checkov(function, "CKV_AWS_116", DEPLOY_ONLY_DLQ_REASON)

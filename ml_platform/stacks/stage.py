@@ -10,6 +10,7 @@ from constructs import Construct
 from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
+from ml_platform.stacks.network_stack import NetworkStack
 from ml_platform.stacks.tagging import tag_everything
 
 
@@ -30,6 +31,12 @@ class PlatformStage(Stage):
             "DataLake",
             **self._stack_props("DataLake", "data lake"),
             settings=config.data_lake,
+        )
+        self.network = NetworkStack(
+            self,
+            "Network",
+            **self._stack_props("Network", "network for SageMaker workloads"),
+            settings=config.network,
         )
         self.data_catalog: DataCatalogStack | None = None
         if config.data_catalog is not None:

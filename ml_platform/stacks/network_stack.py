@@ -1,0 +1,36 @@
+"""The stack that holds an environment's network for SageMaker workloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings, network_zones
+from ml_platform.constructs.removal import data_removal_policy
+
+
+class NetworkStack(Stack):
+    """One :class:`MlNetwork` configured from the environment's ``network`` settings."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: NetworkSettings,
+        allow_data_deletion: bool,
+        **stack_props: Any,
+    ) -> None:
+        self._settings = settings
+        super().__init__(scope, construct_id, **stack_props)
+        self.network = MlNetwork(
+            self, "Network", settings=settings,
+            removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion),
+        )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The network's zones: aws-cdk-lib would otherwise look them up in the account (no offline synth)."""
+        return network_zones(self._settings)
