@@ -25,6 +25,7 @@ from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
+from ml_platform.training_settings import TrainingSettings
 
 
 class ConfigError(Exception):
@@ -139,6 +140,7 @@ class EnvironmentConfig(StrictSettings):
     data_lake: DataLakeSettings = DataLakeSettings()
     network: NetworkSettings = NetworkSettings()
     data_catalog: DataCatalogSettings | None = None
+    training: TrainingSettings | None = None
 
     def stack_name(self, stack: str) -> str:
         """``<prefix>-<env>-<Stack>``, the CloudFormation name of one of this environment's stacks."""

@@ -11,6 +11,7 @@ from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
 from ml_platform.stacks.network_stack import NetworkStack
+from ml_platform.stacks.training_stack import TrainingStack
 from ml_platform.stacks.tagging import tag_everything
 
 
@@ -46,6 +47,15 @@ class PlatformStage(Stage):
                 **self._stack_props("DataCatalog", "data catalog and preparation"),
                 lake=self.data_lake.lake,
                 settings=config.data_catalog,
+                name_prefix=f"{config.prefix}-{config.name}",
+            )
+        self.training: TrainingStack | None = None
+        if config.training is not None:
+            self.training = TrainingStack(
+                self,
+                "Training",
+                **self._stack_props("Training", "image repositories and model registry"),
+                settings=config.training,
                 name_prefix=f"{config.prefix}-{config.name}",
             )
 

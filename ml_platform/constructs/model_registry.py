@@ -1,0 +1,99 @@
+"""``ModelRegistry``: a model package group per model, and notice of every approval decision.
+
+A training pipeline registers each model that passes evaluation as ``PendingManualApproval``; a
+person approves or rejects it (``aws sagemaker update-model-package``), and the decision reaches
+the registry's topic through EventBridge (``SageMaker Model Package State Change``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ml_platform.constructs.pipeline_alerts import AlertSettings, AlertTopic
+from ml_platform.constructs.validation import check_problems
+
+#: Model package group names SageMaker accepts (63 characters at most).
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+class ModelRegistry(Construct):
+    """Model package groups ``<name_prefix>-<model>`` and an :class:`AlertTopic` for approvals.
+
+    :param models: model names (letters, digits, ``-``).
+    :param name_prefix: e.g. ``mlp-dev``.
+    :param settings: who is emailed approval decisions. Default: nobody.
+    :param removal_policy: of the groups (DESTROY deletes the registered versions' group) and of
+        the topic's key. Default: RETAIN.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        models: Sequence[str],
+        name_prefix: str,
+        settings: AlertSettings | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = {model: f"{name_prefix}-{model}" for model in models}
+        check_problems(
+            f"ModelRegistry {self.node.path}",
+            [f"model {m!r} gives group name {n!r}; use letters, digits and '-', 63 characters at most"
+             for m, n in names.items() if not GROUP_NAME.match(n)]
+            + (["models is empty; name at least one model"] if not names else []),
+        )
+        self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
+        for model, name in names.items():
+            group = sagemaker.CfnModelPackageGroup(
+                self, f"{''.join(p.title() for p in model.split('-'))}Group",
+                model_package_group_name=name,
+                model_package_group_description=f"Versions of {model} awaiting or past approval",
+            )
+            group.apply_removal_policy(removal_policy)
+            self.groups[model] = group
+        self.alerts = AlertTopic(self, "Approvals", display_name="Model approval decisions",
+                                 settings=settings, removal_policy=removal_policy)
+        self.alerts.route("Decided", "A model package was approved or rejected", events.EventPattern(
+            source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+            detail={"ModelPackageGroupName": list(names.values()),
+                    "ModelApprovalStatus": ["Approved", "Rejected"]},
+        ))
+
+    def group_arn(self, model: str) -> str:
+        return self.groups[model].attr_model_package_group_arn
+
+    def grant_register(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
+        """Register versions of ``model`` (a pipeline's role), pending manual approval."""
+        stack = Stack.of(self)
+        name = self.groups[model].model_package_group_name
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            resource_arns=[
+                self.group_arn(model),
+                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*"),
+            ],
+        )
+
+    def grant_approve(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
+        """Approve or reject versions of ``model`` (a person's role)."""
+        stack = Stack.of(self)
+        name = self.groups[model].model_package_group_name
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage",
+                     "sagemaker:ListModelPackages"],
+            resource_arns=[
+                self.group_arn(model),
+                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*"),
+            ],
+        )
