@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ml_platform.constructs.image_repositories import RepositorySettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
+from ml_platform.constructs.sagemaker_roles import Activity, RoleSettings
 from ml_platform.constructs.validation import StrictSettings
 
 RepositoryName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", max_length=100)]
@@ -17,8 +18,21 @@ ModelName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")]
 class TrainingSettings(StrictSettings):
     """:ivar repositories: ECR repositories for custom images, name to settings. Default: none.
     :ivar models: models with a package group in the registry. At least one.
-    :ivar approvals: who is emailed approval decisions. Default: nobody."""
+    :ivar approvals: who is emailed approval decisions. Default: nobody.
+    :ivar roles: execution roles to create, per activity (processing, training, inference,
+        monitoring, pipeline), with what each may touch. Default: none.
+    :ivar permissions_boundary: name of a customer-managed policy set as the permissions boundary
+        of every execution role. Default: none."""
 
     repositories: dict[RepositoryName, RepositorySettings] = {}
     models: Annotated[tuple[ModelName, ...], Field(strict=False, min_length=1)]
     approvals: AlertSettings = AlertSettings()
+    roles: dict[Activity, RoleSettings] = {}
+    permissions_boundary: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,128}$")] | None = None
+
+    @model_validator(mode="after")
+    def _images_exist(self) -> TrainingSettings:
+        unknown = sorted({i for r in self.roles.values() for i in r.images if i not in self.repositories})
+        if unknown:
+            raise ValueError(f"roles name images {', '.join(unknown)} that are not in repositories")
+        return self

@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from ml_platform.constructs.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.pipeline_alerts import AlertSettings, AlertTopic
 from ml_platform.constructs.validation import check_problems
 
@@ -73,27 +74,19 @@ class ModelRegistry(Construct):
 
     def grant_register(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
         """Register versions of ``model`` (a pipeline's role), pending manual approval."""
-        stack = Stack.of(self)
-        name = self.groups[model].model_package_group_name
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
-            resource_arns=[
-                self.group_arn(model),
-                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*"),
-            ],
-        )
+        return self._grant(grantee, model, ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"])
 
     def grant_approve(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
         """Approve or reject versions of ``model`` (a person's role)."""
-        stack = Stack.of(self)
+        return self._grant(grantee, model, ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage",
+                                            "sagemaker:ListModelPackages"])
+
+    def _grant(self, grantee: iam.IGrantable, model: str, actions: list[str]) -> iam.Grant:
         name = self.groups[model].model_package_group_name
+        versions = Stack.of(self).format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*")
+        acknowledge_wildcard_resource(
+            grantee.grant_principal, versions,
+            f"Versions of {name} are numbered by SageMaker as they are registered; the grant covers "
+            "that one model package group.")
         return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage",
-                     "sagemaker:ListModelPackages"],
-            resource_arns=[
-                self.group_arn(model),
-                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*"),
-            ],
-        )
+            grantee=grantee, actions=actions, resource_arns=[self.group_arn(model), versions])

@@ -57,6 +57,8 @@ class PlatformStage(Stage):
                 **self._stack_props("Training", "image repositories and model registry"),
                 settings=config.training,
                 name_prefix=f"{config.prefix}-{config.name}",
+                lake=self.data_lake.lake,
+                network=self.network.network,
             )
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:

@@ -7,14 +7,19 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from aws_cdk import aws_iam as iam
+
+from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.image_repositories import ImageRepositories
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.sagemaker_roles import SageMakerRoles
 from ml_platform.constructs.model_registry import ModelRegistry
 from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.training_settings import TrainingSettings
 
 
 class TrainingStack(Stack):
-    """:class:`ImageRepositories` and :class:`ModelRegistry` from the ``training`` settings."""
+    """:class:`ImageRepositories`, :class:`ModelRegistry` and :class:`SageMakerRoles` from ``training``."""
 
     def __init__(
         self,
@@ -23,6 +28,8 @@ class TrainingStack(Stack):
         *,
         settings: TrainingSettings,
         name_prefix: str,
+        lake: DataLake,
+        network: MlNetwork,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
@@ -32,3 +39,13 @@ class TrainingStack(Stack):
                                         name_prefix=name_prefix, removal_policy=removal)
         self.registry = ModelRegistry(self, "Registry", models=settings.models, name_prefix=name_prefix,
                                       settings=settings.approvals, removal_policy=removal)
+        boundary = (
+            iam.ManagedPolicy.from_managed_policy_name(self, "Boundary", settings.permissions_boundary)
+            if settings.permissions_boundary
+            else None
+        )
+        self.roles = SageMakerRoles(self, "Roles", lake=lake, settings=settings.roles, network=network,
+                                    images=self.images, permissions_boundary=boundary)
+        if "pipeline" in self.roles.roles:
+            for model in settings.models:
+                self.registry.grant_register(self.roles.roles["pipeline"], model)
