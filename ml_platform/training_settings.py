@@ -15,6 +15,12 @@ RepositoryName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
 ModelName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$")]
 
 
+class PersonaSettings(StrictSettings):
+    """:ivar trusted_account: account whose people may assume the persona roles. Default: this one."""
+
+    trusted_account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+
+
 class TrainingSettings(StrictSettings):
     """:ivar repositories: ECR repositories for custom images, name to settings. Default: none.
     :ivar models: models with a package group in the registry. At least one.
@@ -22,13 +28,15 @@ class TrainingSettings(StrictSettings):
     :ivar roles: execution roles to create, per activity (processing, training, inference,
         monitoring, pipeline), with what each may touch. Default: none.
     :ivar permissions_boundary: name of a customer-managed policy set as the permissions boundary
-        of every execution role. Default: none."""
+        of every execution and persona role. Default: none.
+    :ivar personas: create the data scientist and ML engineer roles. Default: none."""
 
     repositories: dict[RepositoryName, RepositorySettings] = {}
     models: Annotated[tuple[ModelName, ...], Field(strict=False, min_length=1)]
     approvals: AlertSettings = AlertSettings()
     roles: dict[Activity, RoleSettings] = {}
     permissions_boundary: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,128}$")] | None = None
+    personas: PersonaSettings | None = None
 
     @model_validator(mode="after")
     def _images_exist(self) -> TrainingSettings:

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.sagemaker_roles import SageMakerRoles
 from ml_platform.constructs.model_registry import ModelRegistry
 from ml_platform.constructs.removal import data_removal_policy
@@ -49,3 +50,10 @@ class TrainingStack(Stack):
         if "pipeline" in self.roles.roles:
             for model in settings.models:
                 self.registry.grant_register(self.roles.roles["pipeline"], model)
+        self.personas = None
+        if settings.personas is not None:
+            self.personas = SageMakerPersonas(
+                self, "Personas", roles=self.roles, network=network, key=lake.encryption_key,
+                registry=self.registry, models=settings.models,
+                trusted_account=settings.personas.trusted_account, permissions_boundary=boundary,
+            )
