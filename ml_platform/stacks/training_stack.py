@@ -14,6 +14,7 @@ from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.sagemaker_roles import SageMakerRoles
+from ml_platform.constructs.training_pipeline import TrainingPipeline
 from ml_platform.constructs.model_registry import ModelRegistry
 from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.training_settings import TrainingSettings
@@ -50,6 +51,14 @@ class TrainingStack(Stack):
         if "pipeline" in self.roles.roles:
             for model in settings.models:
                 self.registry.grant_register(self.roles.roles["pipeline"], model)
+        self.pipelines = {
+            pipeline.model: TrainingPipeline(
+                self, f"{''.join(p.title() for p in pipeline.model.split('-'))}Pipeline", settings=pipeline,
+                lake=lake, roles=self.roles, network=network, registry=self.registry,
+                name_prefix=name_prefix, images=self.images,
+            )
+            for pipeline in settings.pipelines
+        }
         self.personas = None
         if settings.personas is not None:
             self.personas = SageMakerPersonas(

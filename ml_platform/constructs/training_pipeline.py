@@ -1,0 +1,388 @@
+"""``TrainingPipeline``: an ``AWS::SageMaker::Pipeline`` from lake data to a registered model version.
+
+Steps: Prepare (processing: split into train/validation/test) -> Train (built-in algorithm or a
+platform image; managed spot training with checkpoints in the artifacts zone; File, FastFile or
+Pipe input) or Tune (hyperparameter tuning, optionally warm-started from a parent tuning job) ->
+Evaluate (processing in the training image: ``evaluation.json``) -> CheckMetric (condition on the
+evaluation metric) -> Register (model package, ``PendingManualApproval``) or Fail.
+
+The definition is emitted as the documented pipeline definition JSON (version 2020-12-01):
+CloudFormation tokens (role ARNs, buckets, keys, subnets) cannot pass through the SageMaker SDK,
+so the SDK is used only where it is the authority and works offline, for built-in image URIs.
+Every job runs in the platform's subnets and security group with volumes and outputs encrypted by
+the lake key.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+from pydantic import Field, model_validator
+
+from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.image_repositories import ImageRepositories
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.model_registry import ModelRegistry
+from ml_platform.constructs.sagemaker_roles import LakeLocation, SageMakerRoles
+from ml_platform.constructs.validation import StrictSettings
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "pipeline_scripts"
+#: Versions of the built-in algorithms and of the scikit-learn processing image.
+ALGORITHM_VERSIONS = {"xgboost": "1.7-1", "linear-learner": "1"}
+SKLEARN_VERSION = "1.2-1"
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+_COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
+
+
+@functools.cache
+def builtin_image(algorithm: str, region: str, version: str) -> str:
+    """The region's image URI of a built-in algorithm, from the SageMaker SDK's registry."""
+    from sagemaker.core import image_uris  # heavy: imported only when a pipeline needs it
+
+    return image_uris.retrieve(algorithm, region, version=version)
+
+
+class MetricCheck(StrictSettings):
+    """Register only when ``metrics.<...>`` of ``evaluation.json`` compares well with ``threshold``."""
+
+    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\[\]]+$")] = "metrics.auc.value"
+    comparison: Literal[">=", ">", "<=", "<"] = ">="
+    threshold: Annotated[float, Field(strict=False)] = 0.7
+
+
+class ParameterRange(StrictSettings):
+    """A continuous hyperparameter range for tuning."""
+
+    min: Annotated[float, Field(strict=False)]
+    max: Annotated[float, Field(strict=False)]
+    scaling: Literal["Auto", "Linear", "Logarithmic"] = "Auto"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParameterRange:
+        if self.min >= self.max:
+            raise ValueError(f"min {self.min:g} must be less than max {self.max:g}")
+        return self
+
+
+class TuningSettings(StrictSettings):
+    """Hyperparameter tuning instead of a single training job.
+
+    :ivar objective_metric: e.g. ``validation:auc``. :ivar objective: ``Maximize`` (default) or ``Minimize``.
+    :ivar ranges: hyperparameter name to range, at least one. :ivar max_jobs: Default 10.
+    :ivar max_parallel_jobs: Default 2. :ivar warm_start_parent: name of a finished tuning job to start from.
+    """
+
+    objective_metric: Annotated[str, Field(min_length=1, max_length=255)] = "validation:auc"
+    objective: Literal["Maximize", "Minimize"] = "Maximize"
+    ranges: Annotated[dict[str, ParameterRange], Field(min_length=1)]
+    max_jobs: Annotated[int, Field(ge=1, le=500)] = 10
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 2
+    warm_start_parent: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")] | None = None
+
+    @model_validator(mode="after")
+    def _parallel(self) -> TuningSettings:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs {self.max_parallel_jobs} exceeds max_jobs {self.max_jobs}")
+        return self
+
+
+class PipelineSettings(StrictSettings):
+    """One training pipeline.
+
+    :ivar model: the registered model (one of ``training.models``).
+    :ivar input: lake location of the CSV training data (label in the first column, no header).
+    :ivar algorithm: built-in ``xgboost`` (default) or ``linear-learner``; or give ``image``.
+    :ivar image: a platform repository with a custom training image (``:latest`` is not used: tag
+        ``image_tag``). :ivar image_tag: Default ``1``.
+    :ivar instance_type, instance_count, volume_gb: training resources. Defaults ``ml.m5.xlarge``, 1, 30.
+    :ivar processing_instance_type: Default ``ml.m5.large``.
+    :ivar max_runtime_minutes: Default 60. :ivar spot: managed spot training. Default true.
+    :ivar max_wait_minutes: with spot, at least ``max_runtime_minutes``. Default 120.
+    :ivar input_mode: ``File`` (default), ``FastFile`` or ``Pipe``.
+    :ivar hyperparameters: passed to the algorithm as strings. Default: none.
+    :ivar metric: the registration condition. Default: ``metrics.auc.value >= 0.7``.
+    :ivar tuning: tune instead of training once. Default: none.
+    """
+
+    model: Annotated[str, Field(min_length=1)]
+    input: LakeLocation
+    algorithm: Literal["xgboost", "linear-learner"] | None = "xgboost"
+    image: str | None = None
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "1"
+    instance_type: InstanceType = "ml.m5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    processing_instance_type: InstanceType = "ml.m5.large"
+    max_runtime_minutes: Annotated[int, Field(ge=1, le=40320)] = 60
+    spot: bool = True
+    max_wait_minutes: Annotated[int, Field(ge=1, le=40320)] = 120
+    input_mode: Literal["File", "FastFile", "Pipe"] = "File"
+    hyperparameters: dict[str, str | int | float] = {}
+    metric: MetricCheck = MetricCheck()
+    tuning: TuningSettings | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSettings:
+        if (self.algorithm is None) == (self.image is None):
+            raise ValueError("give exactly one of algorithm (built-in) and image (a platform repository)")
+        if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError(f"max_wait_minutes {self.max_wait_minutes} must be at least max_runtime_minutes "
+                             f"{self.max_runtime_minutes} with spot training")
+        return self
+
+
+class TrainingPipeline(Construct):
+    """A SageMaker pipeline named ``<name_prefix>-<model>`` (see the module docstring).
+
+    :param settings: the pipeline's settings.
+    :param lake: input in its configured zone, everything else under ``<model>/pipeline/`` of the
+        artifacts zone (checkpoints under ``<model>/checkpoints/``); grants are made here.
+    :param roles: processing, training and pipeline execution roles.
+    :param network: subnets and security group of every job.
+    :param registry: where versions are registered (``settings.model`` must be one of its models).
+    :param images: the platform repositories (for ``settings.image``).
+    :param name_prefix: e.g. ``mlp-dev``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: PipelineSettings,
+        lake: DataLake,
+        roles: SageMakerRoles,
+        network: MlNetwork,
+        registry: ModelRegistry,
+        name_prefix: str,
+        images: ImageRepositories | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        problems = [f"needs a {a} execution role in training.roles" for a in ("processing", "training", "pipeline")
+                    if a not in roles.roles]
+        if settings.model not in registry.groups:
+            problems.append(f"model {settings.model!r} is not in the registry ({', '.join(registry.groups)})")
+        if settings.image and (images is None or settings.image not in images.repositories):
+            problems.append(f"image {settings.image!r} is not a platform repository")
+        if problems:
+            raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
+        stack = Stack.of(self)
+        self.settings, self.lake, self.network = settings, lake, network
+        model = settings.model
+        artifacts = lake.artifacts_bucket
+        work = f"{model}/pipeline/"
+        self.work_uri = f"s3://{artifacts.bucket_name}/{work}"
+        self.checkpoint_uri = f"s3://{artifacts.bucket_name}/{model}/checkpoints/"
+        processing, training, pipeline = roles.roles["processing"], roles.roles["training"], roles.roles["pipeline"]
+
+        # Grants of exactly the locations this pipeline uses, on the constructs that own them.
+        lake.grant_read(processing, Zone(settings.input.zone), settings.input.prefix)
+        lake.grant_read_write(processing, Zone.ARTIFACTS, work)
+        lake.grant_read_write(training, Zone.ARTIFACTS, work)
+        lake.grant_read_write(training, Zone.ARTIFACTS, f"{model}/checkpoints/")
+        lake.grant_read(pipeline, Zone.ARTIFACTS, work)  # the service reads evaluation.json as this role
+        self.scripts = {name: s3_assets.Asset(self, f"{name.title()}Script", path=str(SCRIPTS / f"{name}.py"))
+                        for name in ("prepare", "evaluate")}
+        iam.Grant.add_to_principal(
+            grantee=processing, actions=["s3:GetObject"],
+            resource_arns=[a.bucket.arn_for_objects(a.s3_object_key) for a in self.scripts.values()])
+        if settings.image:
+            images.grant_pull(training, settings.image)  # type: ignore[union-attr]
+            self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)  # type: ignore[union-attr]
+        else:
+            version = ALGORITHM_VERSIONS[settings.algorithm]  # type: ignore[index]
+            self.image_uri = builtin_image(settings.algorithm, stack.region, version)
+        self.processing_image = builtin_image("sklearn", stack.region, SKLEARN_VERSION)
+        self._roles = {"processing": processing.role_arn, "training": training.role_arn}
+        self.definition = self._definition(registry.groups[model].model_package_group_name, settings)
+        self.pipeline = sagemaker.CfnPipeline(
+            self, "Pipeline", pipeline_name=f"{name_prefix}-{model}", role_arn=pipeline.role_arn,
+            pipeline_description=f"Prepare, train, evaluate and register {model}",
+            pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(self.definition)},
+        )
+        self.pipeline.node.add_dependency(pipeline, processing, training)
+
+    # -- definition --------------------------------------------------------------------------------
+
+    def _definition(self, group: str, settings: PipelineSettings) -> dict[str, Any]:
+        train = self._tune(settings) if settings.tuning else self._train(settings)
+        model_data = (
+            {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}models",
+                                                 {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"},
+                                                 "output/model.tar.gz"]}}
+            if settings.tuning else {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+        )
+        evaluation_uri = self._output_uri("evaluation")
+        return {
+            "Version": "2020-12-01",
+            "Metadata": {},
+            "Parameters": [
+                {"Name": "InputData", "Type": "String",
+                 "DefaultValue": f"s3://{self.lake.bucket(Zone(settings.input.zone)).bucket_name}/{settings.input.prefix}"},
+                {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
+            ],
+            "Steps": [
+                self._prepare(settings),
+                train,
+                self._evaluate(settings, model_data),
+                {
+                    "Name": "CheckMetric",
+                    "Type": "Condition",
+                    "Arguments": {
+                        "Conditions": [{
+                            "Type": _COMPARISONS[settings.metric.comparison],
+                            "LeftValue": {"Std:JsonGet": {
+                                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                                "Path": settings.metric.path}},
+                            "RightValue": settings.metric.threshold,
+                        }],
+                        "IfSteps": [self._register(group, model_data, evaluation_uri)],
+                        "ElseSteps": [{"Name": "MetricTooLow", "Type": "Fail", "Arguments": {
+                            "ErrorMessage": f"{settings.metric.path} did not satisfy "
+                                            f"{settings.metric.comparison} {settings.metric.threshold:g}"}}],
+                    },
+                },
+            ],
+        }
+
+    def _output_uri(self, name: str) -> dict[str, Any]:
+        return {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}runs", {"Get": "Execution.PipelineExecutionId"}, name]}}
+
+    def _network(self) -> dict[str, Any]:
+        return {"SecurityGroupIds": [self.network.job_security_group.security_group_id],
+                "Subnets": [s.subnet_id for s in self.network.vpc.isolated_subnets]}
+
+    def _processing(self, name: str, image: str, script: str, inputs: list[dict], outputs: list[str],
+                    settings: PipelineSettings) -> dict[str, Any]:
+        key = self.lake.encryption_key.key_arn
+        asset = self.scripts[script]
+        code = {"InputName": "code", "AppManaged": False, "S3Input": {
+            "S3Uri": asset.s3_object_url, "LocalPath": "/opt/ml/processing/code",
+            "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+            "S3CompressionType": "None"}}
+        return {
+            "Name": name,
+            "Type": "Processing",
+            "Arguments": {
+                "ProcessingResources": {"ClusterConfig": {
+                    "InstanceType": settings.processing_instance_type, "InstanceCount": 1,
+                    "VolumeSizeInGB": 30, "VolumeKmsKeyId": key}},
+                "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": [
+                    "python3", f"/opt/ml/processing/code/{asset.s3_object_key}"]},
+                "RoleArn": self._roles["processing"],
+                "ProcessingInputs": [code, *inputs],
+                "ProcessingOutputConfig": {"KmsKeyId": key, "Outputs": [
+                    {"OutputName": out, "AppManaged": False, "S3Output": {
+                        "S3Uri": self._output_uri(out), "LocalPath": f"/opt/ml/processing/{out}",
+                        "S3UploadMode": "EndOfJob"}} for out in outputs]},
+                "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
+                                  "VpcConfig": self._network()},
+                "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_minutes * 60},
+            },
+        }
+
+    def _prepare(self, settings: PipelineSettings) -> dict[str, Any]:
+        data = {"InputName": "data", "AppManaged": False, "S3Input": {
+            "S3Uri": {"Get": "Parameters.InputData"}, "LocalPath": "/opt/ml/processing/input",
+            "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+            "S3CompressionType": "None"}}
+        return self._processing("Prepare", self.processing_image, "prepare", [data],
+                                ["train", "validation", "test"], settings)
+
+    def _evaluate(self, settings: PipelineSettings, model_data: dict) -> dict[str, Any]:
+        inputs = [
+            {"InputName": "model", "AppManaged": False, "S3Input": {
+                "S3Uri": model_data, "LocalPath": "/opt/ml/processing/model", "S3DataType": "S3Prefix",
+                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}},
+            {"InputName": "test", "AppManaged": False, "S3Input": {
+                "S3Uri": {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},
+                "LocalPath": "/opt/ml/processing/test", "S3DataType": "S3Prefix", "S3InputMode": "File",
+                "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}},
+        ]
+        step = self._processing("Evaluate", self.image_uri, "evaluate", inputs, ["evaluation"], settings)
+        step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                                  "FilePath": "evaluation.json"}]
+        return step
+
+    def _training_job(self, settings: PipelineSettings) -> dict[str, Any]:
+        key = self.lake.encryption_key.key_arn
+        channels = [
+            {"ChannelName": channel, "ContentType": "text/csv", "InputMode": settings.input_mode,
+             "DataSource": {"S3DataSource": {
+                 "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated",
+                 "S3Uri": {"Get": f"Steps.Prepare.ProcessingOutputConfig.Outputs['{channel}'].S3Output.S3Uri"}}}}
+            for channel in ("train", "validation")
+        ]
+        job: dict[str, Any] = {
+            "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": settings.input_mode},
+            "RoleArn": self._roles["training"],
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": f"{self.work_uri}models", "KmsKeyId": key},
+            "ResourceConfig": {"InstanceType": settings.instance_type, "InstanceCount": settings.instance_count,
+                               "VolumeSizeInGB": settings.volume_gb, "VolumeKmsKeyId": key},
+            "VpcConfig": self._network(),
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableManagedSpotTraining": settings.spot,
+            "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_minutes * 60},
+        }
+        if settings.spot:
+            job["StoppingCondition"]["MaxWaitTimeInSeconds"] = settings.max_wait_minutes * 60
+            job["CheckpointConfig"] = {"S3Uri": self.checkpoint_uri}
+        return job
+
+    def _train(self, settings: PipelineSettings) -> dict[str, Any]:
+        arguments = self._training_job(settings)
+        arguments["HyperParameters"] = {k: str(v) for k, v in sorted(settings.hyperparameters.items())}
+        return {"Name": "Train", "Type": "Training", "Arguments": arguments}
+
+    def _tune(self, settings: PipelineSettings) -> dict[str, Any]:
+        tuning = settings.tuning
+        assert tuning is not None
+        definition = self._training_job(settings)
+        definition["StaticHyperParameters"] = {k: str(v) for k, v in sorted(settings.hyperparameters.items())
+                                               if k not in tuning.ranges}
+        definition["AlgorithmSpecification"]["MetricDefinitions"] = []
+        arguments: dict[str, Any] = {
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "HyperParameterTuningJobObjective": {"Type": tuning.objective, "MetricName": tuning.objective_metric},
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": tuning.max_jobs,
+                                   "MaxParallelTrainingJobs": tuning.max_parallel_jobs},
+                "ParameterRanges": {"ContinuousParameterRanges": [
+                    {"Name": name, "MinValue": str(r.min), "MaxValue": str(r.max), "ScalingType": r.scaling}
+                    for name, r in sorted(tuning.ranges.items())]},
+            },
+            "TrainingJobDefinition": definition,
+        }
+        if tuning.warm_start_parent:
+            arguments["WarmStartConfig"] = {"WarmStartType": "IdenticalDataAndAlgorithm",
+                                            "ParentHyperParameterTuningJobs": [
+                                                {"HyperParameterTuningJobName": tuning.warm_start_parent}]}
+        return {"Name": "Tune", "Type": "Tuning", "Arguments": arguments}
+
+    def _register(self, group: str, model_data: dict, evaluation_uri: dict) -> dict[str, Any]:
+        return {
+            "Name": "Register",
+            "Type": "RegisterModel",
+            "Arguments": {
+                "ModelPackageGroupName": group,
+                "ModelApprovalStatus": {"Get": "Parameters.ModelApprovalStatus"},
+                "InferenceSpecification": {
+                    "Containers": [{"Image": self.image_uri, "ModelDataUrl": model_data}],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                    "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
+                    "SupportedTransformInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
+                },
+                "ModelMetrics": {"ModelQuality": {"Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation_uri, "evaluation.json"]}}}}},
+            },
+        }
