@@ -1,0 +1,207 @@
+"""``ModelEndpoint``: an approved model package version served by a real-time endpoint.
+
+What a deployment does: changing ``model_package_arn`` (or the instance type or counts) creates a
+new model and a new endpoint configuration (neither has a fixed name, so CloudFormation replaces
+them) and updates the endpoint. SageMaker then starts a second ("green") fleet, shifts traffic to
+it in the guardrails' steps, waits ``wait_seconds`` after each step and watches the construct's
+two alarms (5XX errors, p99 model latency). If either fires, traffic returns to the old fleet and
+the stack update fails and rolls back; otherwise the old fleet is removed after
+``termination_wait_seconds``. With autoscaling, variant properties are retained on update so the
+autoscaled instance count is not reset to the initial count. SageMaker refuses to change the
+instance type of an autoscaled variant: deploy once without ``autoscaling``, then change the
+type, then add ``autoscaling`` back (changing the model is allowed).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN, EndpointSettings
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.model_registry import GROUP_NAME
+from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.validation import check_problems
+
+VARIANT = "AllTraffic"
+#: The role Application Auto Scaling creates for itself on the first SageMaker scalable target.
+AUTOSCALING_ROLE = ("aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+
+
+class ModelEndpoint(Construct):
+    """Model, endpoint configuration, endpoint, rollback alarms and (optionally) autoscaling.
+
+    :param name: the endpoint's name (fixed, so that clients and alarms can name it).
+    :param model_package_arn: the approved version to serve (``...:model-package/<group>/<n>``);
+        changing it deploys that version through the guardrails.
+    :param settings: what to serve and how; see :class:`EndpointSettings`.
+    :param role: the inference execution role. It must read the model package's artifacts; the
+        construct grants it the data capture prefix.
+    :param lake: where data is captured; its key also encrypts the instances' volumes.
+    :param network: subnets and security group of the model's containers.
+    :param alerts: topic every alarm notifies (alarm and recovery).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        model_package_arn: str,
+        settings: EndpointSettings,
+        role: iam.IRole,
+        lake: DataLake,
+        network: MlNetwork,
+        alerts: AlertTopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        check_problems(f"ModelEndpoint {self.node.path}", (
+            [] if GROUP_NAME.match(name) else [f"name {name!r} is invalid; use letters, digits and '-', 63 characters at most"])
+            + ([] if Token.is_unresolved(model_package_arn) or MODEL_PACKAGE_ARN.match(model_package_arn) else [
+                f"model_package_arn {model_package_arn!r} is not the ARN of a model package version "
+                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"]))
+        self.name, self.settings = name, settings
+        self.model = sagemaker.CfnModel(
+            self, "Model",
+            execution_role_arn=role.role_arn,
+            containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)],
+            enable_network_isolation=settings.network_isolation,
+            vpc_config=sagemaker.CfnModel.VpcConfigProperty(
+                subnets=[s.subnet_id for s in network.vpc.isolated_subnets],
+                security_group_ids=[network.job_security_group.security_group_id],
+            ),
+        )
+        if isinstance(role, Construct):
+            self.model.node.add_dependency(role)  # the role's policies exist before SageMaker uses them
+        self.config = sagemaker.CfnEndpointConfig(
+            self, "Config",
+            kms_key_id=lake.encryption_key.key_arn,
+            production_variants=[sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT, model_name=self.model.attr_model_name,
+                instance_type=settings.instance_type,
+                initial_instance_count=settings.initial_instance_count, initial_variant_weight=1,
+            )],
+            data_capture_config=self._data_capture(lake, role),
+        )
+        self.rollback_alarms = self._rollback_alarms(alerts)
+        guard = settings.guardrails
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint",
+            endpoint_name=name,
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+            retain_all_variant_properties=settings.autoscaling is not None,
+            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
+                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                    traffic_routing_configuration=_traffic(guard.traffic, guard.step_percent, guard.wait_seconds),
+                    termination_wait_in_seconds=guard.termination_wait_seconds,
+                ),
+                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in self.rollback_alarms]),
+            ),
+        )
+        self.scalable_target = self._autoscaling()
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def metric(self, metric_name: str, *, statistic: str = "Sum", namespace: str = "AWS/SageMaker",
+               period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
+        """A metric of the endpoint's variant (``AWS/SageMaker``, or ``/aws/sagemaker/Endpoints``
+        for instance metrics such as ``CPUUtilization``)."""
+        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
+                                 dimensions_map={"EndpointName": self.name, "VariantName": VARIANT})
+
+    def metric_invocations(self) -> cloudwatch.Metric:
+        return self.metric("Invocations")
+
+    def metric_5xx_errors(self) -> cloudwatch.Metric:
+        return self.metric("Invocation5XXErrors")
+
+    def metric_model_latency(self, statistic: str = "p99") -> cloudwatch.Metric:
+        """Model latency in microseconds."""
+        return self.metric("ModelLatency", statistic=statistic)
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Invoke the endpoint synchronously or with a response stream, and nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+            resource_arns=[Stack.of(self).format_arn(service="sagemaker", resource="endpoint",
+                                                     resource_name=self.name.lower())],
+        )
+
+    # -- parts ---------------------------------------------------------------------------------
+
+    def _data_capture(self, lake: DataLake, role: iam.IRole):
+        capture = self.settings.data_capture
+        if capture is None:
+            return None
+        prefix = f"{capture.prefix}{self.name}/"
+        lake.grant_write(role, Zone.RAW, prefix)
+        return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            enable_capture=True,
+            initial_sampling_percentage=capture.sampling_percent,
+            destination_s3_uri=f"s3://{lake.bucket(Zone.RAW).bucket_name}/{prefix}",
+            kms_key_id=lake.encryption_key.key_arn,
+            capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode.title())
+                             for mode in capture.capture],
+        )
+
+    def _rollback_alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+        guard = self.settings.guardrails
+        alarms = [
+            self.metric_5xx_errors().create_alarm(
+                self, "Errors", alarm_name=f"{self.name}-5xx-errors", threshold=guard.max_5xx_errors_per_minute,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{self.name}: more than {guard.max_5xx_errors_per_minute} 5XX errors in a "
+                "minute; rolls back a deployment in progress"),
+            self.metric_model_latency().create_alarm(
+                self, "Latency", alarm_name=f"{self.name}-p99-latency", threshold=guard.max_p99_latency_ms * 1000,
+                evaluation_periods=2, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{self.name}: p99 model latency above {guard.max_p99_latency_ms} ms for two "
+                "minutes; rolls back a deployment in progress"),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
+            alarm.add_ok_action(actions.SnsAction(alerts.topic))
+        return alarms
+
+    def _autoscaling(self) -> appscaling.ScalableTarget | None:
+        scaling = self.settings.autoscaling
+        if scaling is None:
+            return None
+        stack = Stack.of(self)
+        target = appscaling.ScalableTarget(
+            self, "Scaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
+            role=iam.Role.from_role_arn(self, "ScalingRole", stack.format_arn(
+                service="iam", region="", resource="role", resource_name=AUTOSCALING_ROLE)),
+        )
+        target.node.add_dependency(self.endpoint)
+        target.scale_to_track_metric(
+            "Invocations",
+            target_value=scaling.target_invocations_per_instance,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_seconds),
+            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_seconds),
+        )
+        return target
+
+
+def _traffic(kind: str, step_percent: int, wait_seconds: int):
+    size = sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=step_percent)
+    return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+        type=kind.upper(), wait_interval_in_seconds=wait_seconds,
+        canary_size=size if kind == "canary" else None,
+        linear_step_size=size if kind == "linear" else None,
+    )

@@ -1,0 +1,264 @@
+"""ModelEndpoint: model, endpoint config, guardrails, rollback alarms, autoscaling; its settings' rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack, Stage
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+from pydantic import ValidationError
+
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.endpoint_settings import BURSTABLE, EndpointSettings, instance_types
+from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.model_endpoint import ModelEndpoint
+from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
+from tests.app.test_gates import CHECKOV
+from tests.conftest import CDK_CONTEXT
+
+ENV = {"account": "111111111111", "region": "eu-west-1"}
+PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/3"
+BASE = {"instance_type": "ml.m5.large"}
+SCALED = {**BASE, "initial_instance_count": 2,
+          "autoscaling": {"min_capacity": 2, "max_capacity": 6, "max_rps_per_instance": 10, "safety_factor": 0.7}}
+
+
+def build(scope, package=PACKAGE, **settings):
+    lake = DataLake(Stack(scope, "Lake", env=ENV), "Lake")
+    stack = Stack(scope, "Serving", env=ENV)
+    network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
+    roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
+    alerts = AlertTopic(stack, "Alerts", display_name="Serving")
+    endpoint = ModelEndpoint(stack, "Churn", name="t-churn", model_package_arn=package,
+                             settings=EndpointSettings.model_validate(settings),
+                             role=roles.role("inference"), lake=lake, network=network, alerts=alerts)
+    return stack, endpoint, alerts
+
+
+def resources(stack) -> dict[str, dict]:
+    return Template.from_stack(stack).to_json()["Resources"]
+
+
+def of_type(found: dict, kind: str) -> list[dict]:
+    return [r for r in found.values() if r["Type"] == kind]
+
+
+def logical_id(stack, cfn) -> str:
+    return stack.resolve(cfn.logical_id)
+
+
+@pytest.fixture(scope="module")
+def default():
+    stack, endpoint, alerts = build(App(), **BASE)
+    return stack, endpoint, alerts, resources(stack)
+
+
+@pytest.fixture(scope="module")
+def scaled():
+    stack, endpoint, _ = build(App(), **SCALED)
+    return stack, endpoint, resources(stack)
+
+
+def test_model_serves_the_package_isolated_in_the_platform_vpc(default):
+    stack, endpoint, _, found = default
+    [model] = of_type(found, "AWS::SageMaker::Model")
+    props = model["Properties"]
+    assert props["Containers"] == [{"ModelPackageName": PACKAGE}]
+    assert props["EnableNetworkIsolation"] is True
+    assert props["VpcConfig"]["Subnets"] == [stack.resolve(s.subnet_id) for s in endpoint_network(endpoint)]
+    assert "ModelName" not in props
+    roles = [k for k, r in found.items() if r["Type"] == "AWS::IAM::Role" and "Inference" in k]
+    assert props["ExecutionRoleArn"] == {"Fn::GetAtt": [roles[0], "Arn"]}
+
+
+def endpoint_network(endpoint):
+    return endpoint.node.scope.node.find_child("Net").vpc.isolated_subnets
+
+
+def test_config_has_no_fixed_name_one_variant_lake_key_and_full_capture(default):
+    stack, endpoint, _, found = default
+    [config] = of_type(found, "AWS::SageMaker::EndpointConfig")
+    props = config["Properties"]
+    assert "EndpointConfigName" not in props  # replaced on every change
+    assert props["ProductionVariants"] == [{
+        "VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
+        "InitialVariantWeight": 1, "ModelName": {"Fn::GetAtt": [logical_id(stack, endpoint.model), "ModelName"]}}]
+    capture = props["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/data-capture/t-churn/"]]}')
+    assert "LakeRawBucket" in json.dumps(capture["DestinationS3Uri"])
+    assert "LakeKey" in json.dumps(props["KmsKeyId"]) and capture["KmsKeyId"] == props["KmsKeyId"]
+
+
+def test_inference_role_may_write_only_the_capture_prefix(default):
+    _, _, _, found = default
+    policies = [p for k, p in found.items() if p["Type"] == "AWS::IAM::ManagedPolicy" and "Inference" in k]
+    puts = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if "s3:PutObject" in json.dumps(s["Action"])]
+    assert puts and all(json.dumps(s["Resource"]).count("/data-capture/t-churn/*") for s in puts)
+
+
+def test_endpoint_defaults_canary_of_ten_percent_rolling_back_on_its_alarms(default):
+    stack, endpoint, alerts, found = default
+    [resource] = of_type(found, "AWS::SageMaker::Endpoint")
+    props = resource["Properties"]
+    assert props["EndpointName"] == "t-churn" and props["RetainAllVariantProperties"] is False
+    assert props["EndpointConfigName"] == {"Fn::GetAtt": [logical_id(stack, endpoint.config), "EndpointConfigName"]}
+    policy = props["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy == {"TerminationWaitInSeconds": 600, "TrafficRoutingConfiguration": {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 300}}
+    alarms = {k: r["Properties"] for k, r in found.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert props["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
+        {"AlarmName": {"Ref": k}} for k in alarms]
+    by_metric = {a["MetricName"]: a for a in alarms.values()}
+    assert set(by_metric) == {"Invocation5XXErrors", "ModelLatency"}
+    errors, latency = by_metric["Invocation5XXErrors"], by_metric["ModelLatency"]
+    assert (errors["Statistic"], errors["Threshold"], errors["Period"]) == ("Sum", 5, 60)
+    assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p99", 1_000_000)  # microseconds
+    topic = {"Ref": logical_id(stack, alerts.topic.node.default_child)}
+    for alarm in alarms.values():
+        assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": "t-churn"},
+                                       {"Name": "VariantName", "Value": "AllTraffic"}]
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+        assert alarm["TreatMissingData"] == "notBreaching"
+    assert not of_type(found, "AWS::ApplicationAutoScaling::ScalableTarget")
+
+
+def test_autoscaling_tracks_the_documented_target_and_keeps_the_scaled_count(scaled):
+    stack, endpoint, found = scaled
+    [target] = of_type(found, "AWS::ApplicationAutoScaling::ScalableTarget")
+    props = target["Properties"]
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (2, 6)
+    assert props["ResourceId"] == "endpoint/t-churn/variant/AllTraffic"
+    assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert json.dumps(props["RoleARN"]).endswith(
+        ':iam::111111111111:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/'
+        'AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"]]}')
+    assert logical_id(stack, endpoint.endpoint) in target["DependsOn"]
+    [policy] = of_type(found, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking == {"PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                        "TargetValue": 420,  # 10 requests/s x 0.7 x 60 s
+                        "ScaleInCooldown": 300, "ScaleOutCooldown": 60}
+    [resource] = of_type(found, "AWS::SageMaker::Endpoint")
+    assert resource["Properties"]["RetainAllVariantProperties"] is True
+    [config] = of_type(found, "AWS::SageMaker::EndpointConfig")
+    assert config["Properties"]["ProductionVariants"][0]["InitialInstanceCount"] == 2
+
+
+def test_options_linear_traffic_partial_capture_thresholds_and_no_isolation():
+    stack, _, _ = build(App(), **BASE, network_isolation=False,
+                        guardrails={"traffic": "linear", "step_percent": 25, "wait_seconds": 600,
+                                    "termination_wait_seconds": 0, "max_5xx_errors_per_minute": 0,
+                                    "max_p99_latency_ms": 250},
+                        data_capture={"sampling_percent": 20, "capture": ["output"], "prefix": "capture/"})
+    found = resources(stack)
+    props = of_type(found, "AWS::SageMaker::Endpoint")[0]["Properties"]
+    assert props["DeploymentConfig"]["BlueGreenUpdatePolicy"] == {"TerminationWaitInSeconds": 0, "TrafficRoutingConfiguration": {
+        "Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 600}}
+    thresholds = sorted(a["Properties"]["Threshold"] for a in of_type(found, "AWS::CloudWatch::Alarm"))
+    assert thresholds == [0, 250_000]
+    capture = of_type(found, "AWS::SageMaker::EndpointConfig")[0]["Properties"]["DataCaptureConfig"]
+    assert capture["InitialSamplingPercentage"] == 20 and capture["CaptureOptions"] == [{"CaptureMode": "Output"}]
+    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/capture/t-churn/"]]}')
+    assert of_type(found, "AWS::SageMaker::Model")[0]["Properties"]["EnableNetworkIsolation"] is False
+
+
+def test_all_at_once_and_no_capture():
+    stack, _, _ = build(App(), **BASE, guardrails={"traffic": "all_at_once"}, data_capture=None)
+    found = resources(stack)
+    routing = of_type(found, "AWS::SageMaker::Endpoint")[0]["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert routing["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
+    assert "DataCaptureConfig" not in of_type(found, "AWS::SageMaker::EndpointConfig")[0]["Properties"]
+
+
+def test_grant_invoke_and_metrics(default):
+    stack, endpoint, _, _ = default
+    user = iam.Role(stack, "Client", assumed_by=iam.AccountRootPrincipal())
+    endpoint.grant_invoke(user)
+    [statement] = stack.resolve(user.node.find_child("DefaultPolicy").document)["Statement"]
+    assert statement["Action"] == ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"]
+    assert statement["Resource"]["Fn::Join"][1][-1] == ":sagemaker:eu-west-1:111111111111:endpoint/t-churn"
+    assert endpoint.metric_invocations().metric_name == "Invocations"
+    assert endpoint.metric_model_latency("p50").statistic == "p50"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"instance_type": "ml.m5.huge"}, "instance type 'ml.m5.huge' is not offered by SageMaker for endpoints; e.g. ml.m5.large"),
+    ({"instance_type": "m5.large"}, "is not offered by SageMaker for endpoints"),
+    ({"initial_instance_count": 1, "autoscaling": None}, "canary traffic needs a fleet of at least 2 instances"),
+    ({"autoscaling": {"min_capacity": 1, "max_capacity": 3, "max_rps_per_instance": 5}, "guardrails": {"traffic": "linear", "step_percent": 50}},
+     "linear traffic needs a fleet of at least 2 instances"),
+    ({"initial_instance_count": 1}, "initial_instance_count 1 must lie between autoscaling min_capacity 2 and max_capacity 6"),
+    ({"initial_instance_count": 7}, "initial_instance_count 7 must lie between"),
+    ({"instance_type": "ml.t2.medium"}, "instance_type 'ml.t2.medium' is burstable"),
+    ({"guardrails": {"step_percent": 60}}, "less than or equal to 50"),
+    ({"guardrails": {"traffic": "linear", "step_percent": 5}}, "step_percent 5 is too small for linear traffic; allowed: 10-50"),
+    ({"guardrails": {"wait_seconds": 3601}}, "less than or equal to 3600"),
+    ({"data_capture": {"sampling_percent": 0}}, "greater than or equal to 1"),
+    ({"data_capture": {"capture": []}}, "at least 1 item"),
+    ({"data_capture": {"prefix": "capture"}}, "prefix 'capture' is invalid"),
+    ({"autoscaling": {"max_rps_per_instance": 10, "safety_factor": 1.5}}, "less than or equal to 1"),
+    ({"autoscaling": {"max_rps_per_instance": 0}}, "greater than 0"),
+])
+def test_settings_errors(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        EndpointSettings.model_validate({**SCALED, **changes})
+
+
+def test_burstable_means_ml_t_families_only():
+    assert all(t in instance_types() for t in ("ml.t2.medium", "ml.trn1.2xlarge", "ml.g5.xlarge"))
+    assert BURSTABLE.match("ml.t3.large") and not BURSTABLE.match("ml.trn1.2xlarge")
+    EndpointSettings.model_validate({**SCALED, "instance_type": "ml.trn1.2xlarge"})  # not burstable
+    EndpointSettings.model_validate({**BASE, "instance_type": "ml.t2.medium"})  # fine without autoscaling
+    EndpointSettings.model_validate({**BASE, "initial_instance_count": 1, "guardrails": {"traffic": "all_at_once"}})
+
+
+def test_construct_rejects_an_invalid_name_and_package_arn():
+    app = App()
+    lake = DataLake(Stack(app, "Lake", env=ENV), "Lake")
+    stack = Stack(app, "Serving", env=ENV)
+    group = "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/t-churn"
+    with pytest.raises(ValueError) as caught:
+        ModelEndpoint(stack, "Churn", name="churn_v2", model_package_arn=group, settings=EndpointSettings.model_validate(BASE),
+                      role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+                      lake=lake, network=MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2)),
+                      alerts=AlertTopic(stack, "Alerts", display_name="x"))
+    assert str(caught.value) == (
+        "ModelEndpoint Serving/Churn: name 'churn_v2' is invalid; use letters, digits and '-', 63 characters at most; "
+        f"model_package_arn '{group}' is not the ARN of a model package version "
+        "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)")
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> Path:
+    """An autoscaled endpoint in a stage, synthesized with the platform's nag packs."""
+    outdir = tmp_path_factory.mktemp("endpoint")
+    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
+    build(Stage(app, "Test"), **SCALED)
+    add_compliance_gates(app)
+    app.synth()  # raises on any unacknowledged nag finding
+    return outdir
+
+
+def test_endpoint_passes_the_nag_packs_cfn_lint_and_checkov(gated):
+    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
+    templates = sorted(map(str, gated.glob("assembly-Test/*.template.json")))
+    assert len(templates) == 2
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), *templates], capture_output=True, text=True)
+    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
+    checkov = subprocess.run([str(CHECKOV), "-d", str(gated), "--framework", "cloudformation", "--skip-download",
+                              "-o", "json"], capture_output=True, text=True)
+    reports = json.loads(checkov.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert sum(r["summary"]["passed"] for r in reports) > 0
+    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed and checkov.returncode == 0, failed
