@@ -25,6 +25,7 @@ from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
+from ml_platform.serving_settings import ServingSettings
 from ml_platform.training_settings import TrainingSettings
 
 
@@ -141,6 +142,22 @@ class EnvironmentConfig(StrictSettings):
     network: NetworkSettings = NetworkSettings()
     data_catalog: DataCatalogSettings | None = None
     training: TrainingSettings | None = None
+    serving: ServingSettings | None = None
+
+    def cross_section_problems(self) -> list[str]:
+        """``<key path>: <problem>`` for each rule that spans sections (checked after each section)."""
+        problems = []
+        if self.tags.environment != self.name:
+            problems.append(f"tags.environment: must be the environment name {self.name!r}, the file's "
+                            f"name (got {self.tags.environment!r})")
+        if self.serving is not None:
+            models = self.training.models if self.training else ()
+            problems += [f"serving.endpoints.{key}.model: {e.model!r} is not in training.models "
+                         f"({', '.join(models) or 'none'})"
+                         for key, e in self.serving.endpoints.items() if e.model not in models]
+            if self.training is None or "inference" not in self.training.roles:
+                problems.append("serving: needs training.roles.inference, the endpoints' execution role")
+        return problems
 
     def stack_name(self, stack: str) -> str:
         """``<prefix>-<env>-<Stack>``, the CloudFormation name of one of this environment's stacks."""
@@ -208,13 +225,9 @@ def load_environment(path: Path) -> EnvironmentConfig:
     except ValidationError as error:
         errors = _without_echoes(error.errors(include_url=False))
         raise ConfigError([f"{path}: {_describe(e)}" for e in errors]) from None
-    if config.tags.environment != name:
-        raise ConfigError(
-            [
-                f"{path}: tags.environment: must be the environment name {name!r}, the file's "
-                f"name (got {config.tags.environment!r})"
-            ]
-        )
+    problems = config.cross_section_problems()
+    if problems:
+        raise ConfigError([f"{path}: {problem}" for problem in problems])
     return config
 
 

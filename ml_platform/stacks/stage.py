@@ -11,6 +11,7 @@ from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
 from ml_platform.stacks.network_stack import NetworkStack
+from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
 from ml_platform.stacks.tagging import tag_everything
 
@@ -59,6 +60,19 @@ class PlatformStage(Stage):
                 name_prefix=f"{config.prefix}-{config.name}",
                 lake=self.data_lake.lake,
                 network=self.network.network,
+            )
+        self.serving: ServingStack | None = None
+        if config.serving is not None:
+            assert self.training is not None  # the configuration requires it
+            self.serving = ServingStack(
+                self,
+                "Serving",
+                **self._stack_props("Serving", "model endpoints"),
+                settings=config.serving,
+                name_prefix=f"{config.prefix}-{config.name}",
+                lake=self.data_lake.lake,
+                network=self.network.network,
+                training=self.training,
             )
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def _manifest_stacks(assembly, env):
 def test_stack_names_follow_prefix_env_stack(assembly):
     for path in CONFIG_DIR.glob("*.yaml"):
         config = load_environment(path)
-        stacks = ["DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training)
+        stacks = ["DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving)
         expected = [f"{config.prefix}-{path.stem}-{stack}" for stack in stacks]
         assert sorted(_manifest_stacks(assembly, path.stem)) == sorted(expected)
 
@@ -115,7 +115,7 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
     assert lines[1:] == [
         f"{tmp_path / 'dev.yaml'}: account: input should be a valid string; put the value in quotes (got 42)",
         f"{tmp_path / 'dev.yaml'}: colour: unknown key; allowed keys: account, region, prefix, tags, "
-        "allow_data_deletion, termination_protection, data_lake, network, data_catalog, training",
+        "allow_data_deletion, termination_protection, data_lake, network, data_catalog, training, serving",
     ]
     assert not (tmp_path / "cdk.out").exists()
 
@@ -128,3 +128,21 @@ def test_committed_environments_exercise_every_databrew_step_type():
         config = load_environment(path)
         used = {step.action for brew in config.data_catalog.databrew.values() for step in brew.recipe}
         assert used == every, f"{path.name} does not exercise {sorted(every - used)}"
+
+
+def test_serving_endpoints_serve_the_configured_registry_version(templates):
+    """prod and staging serve ``churn`` version 1 from their own registry, as the inference role."""
+    for env in ("prod", "staging"):
+        config = load_environment(CONFIG_DIR / f"{env}.yaml")
+        serving = templates[env][config.stack_name("Serving")]["Resources"]
+        [model] = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::SageMaker::Model"]
+        [container] = model["Containers"]
+        assert container["ModelPackageName"] == (
+            f"arn:aws:sagemaker:us-east-1:{config.account}:model-package/mlp-{env}-churn/1")
+        assert "InferenceRole" in json.dumps(model["ExecutionRoleArn"])
+        [endpoint] = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+        assert endpoint["EndpointName"] == f"mlp-{env}-churn"
+    prod = templates["prod"]["mlp-prod-Serving"]["Resources"]
+    [policy] = [r["Properties"] for r in prod.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"]
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 40 * 0.5 * 60
+    assert "mlp-dev-Serving" not in templates["dev"]  # no endpoint, no idle cost

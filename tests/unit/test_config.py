@@ -275,3 +275,51 @@ def test_databrew_mistakes_name_their_key_path(tmp_path, change, expected):
 def test_a_list_of_failing_items_is_not_also_reported_as_too_short(tmp_path):
     text = MINIMAL.format(env="dev") + CATALOG + BREW.replace("stop: -4", "stp: -4")
     assert not [p for p in problems_of(write(tmp_path, text)) if "at least 1 item" in p]
+
+
+SERVING = """\
+training:
+  models: [churn]
+  roles: {inference: {}}
+serving:
+  endpoints:
+    churn:
+      model: churn
+      version: 3
+      instance_type: ml.c5.xlarge
+"""
+
+
+def test_serving_endpoints_take_documented_defaults(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + SERVING))
+    endpoint = config.serving.endpoints["churn"]
+    assert (endpoint.model, endpoint.version, endpoint.instance_type) == ("churn", 3, "ml.c5.xlarge")
+    assert endpoint.initial_instance_count == 2 and endpoint.autoscaling is None
+    assert (endpoint.guardrails.traffic, endpoint.guardrails.step_percent) == ("canary", 10)
+    assert endpoint.data_capture.sampling_percent == 100 and endpoint.network_isolation is True
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("model: churn", "model: fraud"), ["serving.endpoints.churn.model: 'fraud' is not in training.models (churn)"]),
+    (("roles: {inference: {}}", "roles: {}"), ["serving: needs training.roles.inference, the endpoints' execution role"]),
+    (("version: 3", "version: 0"), ["serving.endpoints.churn.version: input should be greater than or equal to 1 (got 0)"]),
+    (("ml.c5.xlarge", "ml.c5.mega"), ["serving.endpoints.churn.instance_type: instance type 'ml.c5.mega' is not offered "
+                                      "by SageMaker for endpoints; e.g. ml.c5.large"]),
+    (("      version: 3\n", "      version: 3\n      autoscaling: {max_rps_per_instance: 5, max_capacity: 1}\n"),
+     ["serving.endpoints.churn: canary traffic needs a fleet of at least 2 instances (initial_instance_count and "
+      "autoscaling min_capacity); with 1 the first step is the whole fleet, so use all_at_once; "
+      "initial_instance_count 2 must lie between autoscaling min_capacity 1 and max_capacity 1"]),
+    (("    churn:\n", "    churn_eu:\n"), ["serving.endpoints.churn_eu: "]),
+    (("      model: churn\n", "      model: churn\n      colour: red\n"), ["serving.endpoints.churn.colour: unknown key; allowed keys: "
+                                                                          "instance_type, initial_instance_count"]),
+])
+def test_serving_mistakes_name_their_key_path(tmp_path, change, expected):
+    problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + SERVING.replace(*change)))
+    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected)), problems
+
+
+def test_serving_needs_a_training_section(tmp_path):
+    text = MINIMAL.format(env="dev") + SERVING.split("serving:")[0].replace("training:", "unused:").split("unused:")[0]
+    problems = problems_of(write(tmp_path, text + "serving:" + SERVING.split("serving:")[1]))
+    assert problems == ["serving.endpoints.churn.model: 'churn' is not in training.models (none)",
+                        "serving: needs training.roles.inference, the endpoints' execution role"]
