@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import re
+import zoneinfo
 from typing import Annotated, Literal
 
 import botocore.session
 from pydantic import AfterValidator, Field, model_validator
 
 from ml_platform.constructs.s3_grants import check_prefix
+from ml_platform.constructs.schedule import CronExpression
 from ml_platform.constructs.validation import StrictSettings
 
 #: ``arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>``: one version.
@@ -43,6 +45,36 @@ def _instance_type(value: str) -> str:
 InstanceType = Annotated[str, AfterValidator(_instance_type)]
 
 
+def _time_zone(value: str) -> str:
+    if value != "UTC" and value not in zoneinfo.available_timezones():
+        raise ValueError(f"time zone {value!r} is unknown; use an IANA name such as 'UTC' or 'Europe/Berlin'")
+    return value
+
+
+class ScheduledCapacity(StrictSettings):
+    """From ``schedule`` on, the fleet's bounds become ``min_capacity``/``max_capacity``.
+
+    Target tracking keeps working between the new bounds; a later schedule sets them again
+    (e.g. raise the minimum at 07:00 on weekdays and lower it at 19:00).
+
+    :ivar schedule: AWS cron expression, e.g. ``cron(0 7 ? * MON-FRI *)``.
+    :ivar min_capacity: new minimum. Default: unchanged.
+    :ivar max_capacity: new maximum. Default: unchanged.
+    """
+
+    schedule: CronExpression
+    min_capacity: Annotated[int, Field(ge=1)] | None = None
+    max_capacity: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScheduledCapacity:
+        if self.min_capacity is None and self.max_capacity is None:
+            raise ValueError("give min_capacity, max_capacity or both")
+        if self.min_capacity and self.max_capacity and self.min_capacity > self.max_capacity:
+            raise ValueError(f"min_capacity {self.min_capacity} exceeds max_capacity {self.max_capacity}")
+        return self
+
+
 class AutoScalingSettings(StrictSettings):
     """Target tracking on ``SageMakerVariantInvocationsPerInstance``.
 
@@ -57,6 +89,8 @@ class AutoScalingSettings(StrictSettings):
     :ivar safety_factor: share of that rate to aim for, in (0, 1]. Default: 0.5.
     :ivar scale_in_cooldown_seconds: wait after scaling in. Default: 300.
     :ivar scale_out_cooldown_seconds: wait after scaling out. Default: 60.
+    :ivar schedules: bounds that change on a schedule (e.g. business hours). Default: none.
+    :ivar time_zone: IANA time zone of the schedules. Default: UTC.
     """
 
     min_capacity: Annotated[int, Field(ge=1)] = 1
@@ -65,6 +99,14 @@ class AutoScalingSettings(StrictSettings):
     safety_factor: Annotated[float, Field(gt=0, le=1, strict=False)] = 0.5
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    schedules: Annotated[tuple[ScheduledCapacity, ...], Field(strict=False)] = ()
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoScalingSettings:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(f"min_capacity {self.min_capacity} exceeds max_capacity {self.max_capacity}")
+        return self
 
     @property
     def target_invocations_per_instance(self) -> float:

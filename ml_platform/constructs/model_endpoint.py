@@ -14,7 +14,9 @@ type, then add ``autoscaling`` back (changing the model is allowed).
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, Token
+import re
+
+from aws_cdk import Duration, Stack, TimeZone, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -30,13 +32,17 @@ from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.validation import check_problems
 
 VARIANT = "AllTraffic"
+#: Namespace of the instances' CPU, memory, disk and GPU metrics.
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+#: Instance families with GPUs, whose GPU metrics the dashboard shows.
+GPU_FAMILY = re.compile(r"^ml\.(g|p)\d")
 #: The role Application Auto Scaling creates for itself on the first SageMaker scalable target.
 AUTOSCALING_ROLE = ("aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
                     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
 
 
 class ModelEndpoint(Construct):
-    """Model, endpoint configuration, endpoint, rollback alarms and (optionally) autoscaling.
+    """Model, endpoint configuration, endpoint, alarms, dashboard and (optionally) autoscaling.
 
     :param name: the endpoint's name (fixed, so that clients and alarms can name it).
     :param model_package_arn: the approved version to serve (``...:model-package/<group>/<n>``);
@@ -108,6 +114,8 @@ class ModelEndpoint(Construct):
             ),
         )
         self.scalable_target = self._autoscaling()
+        self.health_alarms = self._health_alarms(alerts)
+        self.dashboard = self._dashboard()
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -127,6 +135,11 @@ class ModelEndpoint(Construct):
     def metric_model_latency(self, statistic: str = "p99") -> cloudwatch.Metric:
         """Model latency in microseconds."""
         return self.metric("ModelLatency", statistic=statistic)
+
+    def metric_instance(self, metric_name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        """An instance metric in percent: ``CPUUtilization`` (up to 100 per vCPU),
+        ``MemoryUtilization``, ``DiskUtilization``, ``GPUUtilization``, ``GPUMemoryUtilization``."""
+        return self.metric(metric_name, statistic=statistic, namespace=INSTANCE_NAMESPACE, period=Duration.minutes(5))
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Invoke the endpoint synchronously or with a response stream, and nothing else."""
@@ -173,6 +186,33 @@ class ModelEndpoint(Construct):
             alarm.add_ok_action(actions.SnsAction(alerts.topic))
         return alarms
 
+    def _health_alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+        """Memory or disk above 90% for 15 minutes: notify, but do not roll back."""
+        alarms = []
+        for metric_name, what in (("MemoryUtilization", "memory"), ("DiskUtilization", "disk")):
+            alarm = self.metric_instance(metric_name).create_alarm(
+                self, f"{what.title()}Full", threshold=90, evaluation_periods=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{self.name}: instance {what} above 90% for 15 minutes")
+            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
+            alarms.append(alarm)
+        return alarms
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        """Traffic, errors, latency percentiles and instance utilization, with the alarms' lines."""
+        latency = [self.metric_model_latency(s) for s in ("p50", "p90", "p99")]
+        instance = ["CPUUtilization", "MemoryUtilization", "DiskUtilization"]
+        if GPU_FAMILY.match(self.settings.instance_type):
+            instance += ["GPUUtilization", "GPUMemoryUtilization"]
+        widgets = [
+            cloudwatch.GraphWidget(title="Invocations", left=[self.metric_invocations()], width=8),
+            cloudwatch.GraphWidget(title="Errors", left=[self.metric_5xx_errors(), self.metric("Invocation4XXErrors")], width=8),
+            cloudwatch.GraphWidget(title="Model latency (microseconds)", left=latency, width=8),
+            cloudwatch.GraphWidget(title="Instances (%)", left=[self.metric_instance(m) for m in instance], width=12),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[*self.rollback_alarms, *self.health_alarms], width=12),
+        ]
+        return cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self.name, widgets=[widgets[:3], widgets[3:]])
+
     def _autoscaling(self) -> appscaling.ScalableTarget | None:
         scaling = self.settings.autoscaling
         if scaling is None:
@@ -188,6 +228,12 @@ class ModelEndpoint(Construct):
                 service="iam", region="", resource="role", resource_name=AUTOSCALING_ROLE)),
         )
         target.node.add_dependency(self.endpoint)
+        for index, scheduled in enumerate(scaling.schedules):
+            target.scale_on_schedule(
+                f"Schedule{index}", schedule=appscaling.Schedule.expression(scheduled.schedule),
+                min_capacity=scheduled.min_capacity, max_capacity=scheduled.max_capacity,
+                time_zone=TimeZone.of(scaling.time_zone),
+            )
         target.scale_to_track_metric(
             "Invocations",
             target_value=scaling.target_invocations_per_instance,

@@ -145,4 +145,8 @@ def test_serving_endpoints_serve_the_configured_registry_version(templates):
     prod = templates["prod"]["mlp-prod-Serving"]["Resources"]
     [policy] = [r["Properties"] for r in prod.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"]
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 40 * 0.5 * 60
+    [target] = [r["Properties"] for r in prod.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    assert sorted((a["Schedule"], a["ScalableTargetAction"]["MinCapacity"], a["Timezone"])
+                  for a in target["ScheduledActions"]) == [
+        ("cron(0 19 ? * MON-FRI *)", 2, "America/New_York"), ("cron(0 7 ? * MON-FRI *)", 3, "America/New_York")]
     assert "mlp-dev-Serving" not in templates["dev"]  # no endpoint, no idle cost

@@ -115,7 +115,8 @@ def test_endpoint_defaults_canary_of_ten_percent_rolling_back_on_its_alarms(defa
     policy = props["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy == {"TerminationWaitInSeconds": 600, "TrafficRoutingConfiguration": {
         "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 300}}
-    alarms = {k: r["Properties"] for k, r in found.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    alarms = {k: r["Properties"] for k, r in found.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+              and r["Properties"]["Namespace"] == "AWS/SageMaker"}
     assert props["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": {"Ref": k}} for k in alarms]
     by_metric = {a["MetricName"]: a for a in alarms.values()}
@@ -164,7 +165,8 @@ def test_options_linear_traffic_partial_capture_thresholds_and_no_isolation():
     props = of_type(found, "AWS::SageMaker::Endpoint")[0]["Properties"]
     assert props["DeploymentConfig"]["BlueGreenUpdatePolicy"] == {"TerminationWaitInSeconds": 0, "TrafficRoutingConfiguration": {
         "Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 600}}
-    thresholds = sorted(a["Properties"]["Threshold"] for a in of_type(found, "AWS::CloudWatch::Alarm"))
+    thresholds = sorted(a["Properties"]["Threshold"] for a in of_type(found, "AWS::CloudWatch::Alarm")
+                        if a["Properties"]["Namespace"] == "AWS/SageMaker")
     assert thresholds == [0, 250_000]
     capture = of_type(found, "AWS::SageMaker::EndpointConfig")[0]["Properties"]["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == 20 and capture["CaptureOptions"] == [{"CaptureMode": "Output"}]
@@ -208,6 +210,14 @@ def test_grant_invoke_and_metrics(default):
     ({"data_capture": {"prefix": "capture"}}, "prefix 'capture' is invalid"),
     ({"autoscaling": {"max_rps_per_instance": 10, "safety_factor": 1.5}}, "less than or equal to 1"),
     ({"autoscaling": {"max_rps_per_instance": 0}}, "greater than 0"),
+    ({"autoscaling": {"max_rps_per_instance": 5, "min_capacity": 3, "max_capacity": 2}}, "min_capacity 3 exceeds max_capacity 2"),
+    ({"autoscaling": {**SCALED["autoscaling"], "schedules": [{"schedule": "cron(0 7 ? * MON-FRI *)"}]}},
+     "give min_capacity, max_capacity or both"),
+    ({"autoscaling": {**SCALED["autoscaling"], "schedules": [{"schedule": "cron(0 7 ? * MON-FRI *)", "min_capacity": 5, "max_capacity": 4}]}},
+     "min_capacity 5 exceeds max_capacity 4"),
+    ({"autoscaling": {**SCALED["autoscaling"], "schedules": [{"schedule": "0 7 * * 1-5", "min_capacity": 3}]}},
+     "schedule '0 7 \\* \\* 1-5' must look like cron"),
+    ({"autoscaling": {**SCALED["autoscaling"], "time_zone": "Berlin"}}, "time zone 'Berlin' is unknown; use an IANA name"),
 ])
 def test_settings_errors(changes, message):
     with pytest.raises(ValidationError, match=message):
@@ -262,3 +272,41 @@ def test_endpoint_passes_the_nag_packs_cfn_lint_and_checkov(gated):
     assert sum(r["summary"]["passed"] for r in reports) > 0
     failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
     assert not failed and checkov.returncode == 0, failed
+
+
+def test_scheduled_bounds_in_a_time_zone():
+    scaling = {**SCALED["autoscaling"], "time_zone": "Europe/Berlin", "schedules": [
+        {"schedule": "cron(0 7 ? * MON-FRI *)", "min_capacity": 4},
+        {"schedule": "cron(0 19 ? * MON-FRI *)", "min_capacity": 2, "max_capacity": 6}]}
+    stack, _, _ = build(App(), **{**SCALED, "autoscaling": scaling})
+    [target] = of_type(resources(stack), "AWS::ApplicationAutoScaling::ScalableTarget")
+    actions = sorted(target["Properties"]["ScheduledActions"], key=lambda a: a["Schedule"])
+    assert [(a["Schedule"], a["ScalableTargetAction"], a["Timezone"]) for a in actions] == [
+        ("cron(0 19 ? * MON-FRI *)", {"MinCapacity": 2, "MaxCapacity": 6}, "Europe/Berlin"),
+        ("cron(0 7 ? * MON-FRI *)", {"MinCapacity": 4}, "Europe/Berlin")]
+    assert "ScheduledActions" not in of_type(resources(build(App(), **SCALED)[0]), "AWS::ApplicationAutoScaling::ScalableTarget")[0]["Properties"]
+
+
+def test_health_alarms_notify_without_rolling_back_and_the_dashboard_shows_everything(default):
+    stack, endpoint, alerts, found = default
+    health = [r["Properties"] for r in of_type(found, "AWS::CloudWatch::Alarm")
+              if r["Properties"]["Namespace"] == "/aws/sagemaker/Endpoints"]
+    assert sorted(a["MetricName"] for a in health) == ["DiskUtilization", "MemoryUtilization"]
+    topic = {"Ref": logical_id(stack, alerts.topic.node.default_child)}
+    assert all(a["Threshold"] == 90 and a["EvaluationPeriods"] == 3 and a["AlarmActions"] == [topic] for a in health)
+    rollback = of_type(found, "AWS::SageMaker::Endpoint")[0]["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert len(rollback["Alarms"]) == 2  # the health alarms do not roll deployments back
+    [dashboard] = of_type(found, "AWS::CloudWatch::Dashboard")
+    assert dashboard["Properties"]["DashboardName"] == "t-churn"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("Invocations", "Invocation5XXErrors", "Invocation4XXErrors", "ModelLatency", "CPUUtilization",
+                   "MemoryUtilization", "DiskUtilization"):
+        assert metric in body, metric
+    assert "p50" in body and "p90" in body and "p99" in body and "GPUUtilization" not in body
+
+
+def test_gpu_instances_add_gpu_metrics_to_the_dashboard():
+    stack, _, _ = build(App(), **{**BASE, "instance_type": "ml.g5.xlarge"})
+    [dashboard] = of_type(resources(stack), "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "GPUUtilization" in body and "GPUMemoryUtilization" in body
