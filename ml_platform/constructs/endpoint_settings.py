@@ -51,6 +51,10 @@ def _time_zone(value: str) -> str:
     return value
 
 
+#: An IANA time zone name, e.g. ``Europe/Berlin``.
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+
+
 class ScheduledCapacity(StrictSettings):
     """From ``schedule`` on, the fleet's bounds become ``min_capacity``/``max_capacity``.
 
@@ -100,7 +104,7 @@ class AutoScalingSettings(StrictSettings):
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     schedules: Annotated[tuple[ScheduledCapacity, ...], Field(strict=False)] = ()
-    time_zone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
+    time_zone: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoScalingSettings:

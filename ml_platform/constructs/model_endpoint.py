@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Duration, Stack, TimeZone, Token
+from aws_cdk import Duration, Stack, TimeZone
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -25,10 +25,11 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN, EndpointSettings
+from ml_platform.constructs.endpoint_settings import EndpointSettings
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import GROUP_NAME
 from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.serving_model import package_arn_problems, package_model
 from ml_platform.constructs.validation import check_problems
 
 VARIANT = "AllTraffic"
@@ -71,22 +72,10 @@ class ModelEndpoint(Construct):
         super().__init__(scope, construct_id)
         check_problems(f"ModelEndpoint {self.node.path}", (
             [] if GROUP_NAME.match(name) else [f"name {name!r} is invalid; use letters, digits and '-', 63 characters at most"])
-            + ([] if Token.is_unresolved(model_package_arn) or MODEL_PACKAGE_ARN.match(model_package_arn) else [
-                f"model_package_arn {model_package_arn!r} is not the ARN of a model package version "
-                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"]))
+            + package_arn_problems(model_package_arn))
         self.name, self.settings = name, settings
-        self.model = sagemaker.CfnModel(
-            self, "Model",
-            execution_role_arn=role.role_arn,
-            containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)],
-            enable_network_isolation=settings.network_isolation,
-            vpc_config=sagemaker.CfnModel.VpcConfigProperty(
-                subnets=[s.subnet_id for s in network.vpc.isolated_subnets],
-                security_group_ids=[network.job_security_group.security_group_id],
-            ),
-        )
-        if isinstance(role, Construct):
-            self.model.node.add_dependency(role)  # the role's policies exist before SageMaker uses them
+        self.model = package_model(self, "Model", model_package_arn=model_package_arn, role=role,
+                                   network=network, network_isolation=settings.network_isolation)
         self.config = sagemaker.CfnEndpointConfig(
             self, "Config",
             kms_key_id=lake.encryption_key.key_arn,
@@ -120,10 +109,11 @@ class ModelEndpoint(Construct):
     # -- metrics -------------------------------------------------------------------------------
 
     def metric(self, metric_name: str, *, statistic: str = "Sum", namespace: str = "AWS/SageMaker",
-               period: Duration = Duration.minutes(1)) -> cloudwatch.Metric:
+               period: Duration | None = None) -> cloudwatch.Metric:
         """A metric of the endpoint's variant (``AWS/SageMaker``, or ``/aws/sagemaker/Endpoints``
-        for instance metrics such as ``CPUUtilization``)."""
-        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
+        for instance metrics such as ``CPUUtilization``). Default period: one minute."""
+        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic,
+                                 period=period or Duration.minutes(1),
                                  dimensions_map={"EndpointName": self.name, "VariantName": VARIANT})
 
     def metric_invocations(self) -> cloudwatch.Metric:

@@ -149,4 +149,8 @@ def test_serving_endpoints_serve_the_configured_registry_version(templates):
     assert sorted((a["Schedule"], a["ScalableTargetAction"]["MinCapacity"], a["Timezone"])
                   for a in target["ScheduledActions"]) == [
         ("cron(0 19 ? * MON-FRI *)", 2, "America/New_York"), ("cron(0 7 ? * MON-FRI *)", 3, "America/New_York")]
-    assert "mlp-dev-Serving" not in templates["dev"]  # no endpoint, no idle cost
+    dev = templates["dev"]["mlp-dev-Serving"]["Resources"]
+    assert sorted({r["Type"] for r in dev.values()} & {"AWS::SageMaker::Endpoint", "AWS::Scheduler::Schedule", "AWS::SNS::Topic"}) == [
+        "AWS::Scheduler::Schedule"]  # no endpoint, no idle cost: a nightly batch transform
+    [schedule] = [r["Properties"] for r in dev.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert '"TransformJobName\\":\\"mlp-dev-churn-nightly-<aws.scheduler.execution-id>' in json.dumps(schedule["Target"]["Input"])

@@ -301,7 +301,7 @@ def test_serving_endpoints_take_documented_defaults(tmp_path):
 
 @pytest.mark.parametrize(("change", "expected"), [
     (("model: churn", "model: fraud"), ["serving.endpoints.churn.model: 'fraud' is not in training.models (churn)"]),
-    (("roles: {inference: {}}", "roles: {}"), ["serving: needs training.roles.inference, the endpoints' execution role"]),
+    (("roles: {inference: {}}", "roles: {}"), ["serving: needs training.roles.inference, the models' execution role"]),
     (("version: 3", "version: 0"), ["serving.endpoints.churn.version: input should be greater than or equal to 1 (got 0)"]),
     (("ml.c5.xlarge", "ml.c5.mega"), ["serving.endpoints.churn.instance_type: instance type 'ml.c5.mega' is not offered "
                                       "by SageMaker for endpoints; e.g. ml.c5.large"]),
@@ -322,4 +322,45 @@ def test_serving_needs_a_training_section(tmp_path):
     text = MINIMAL.format(env="dev") + SERVING.split("serving:")[0].replace("training:", "unused:").split("unused:")[0]
     problems = problems_of(write(tmp_path, text + "serving:" + SERVING.split("serving:")[1]))
     assert problems == ["serving.endpoints.churn.model: 'churn' is not in training.models (none)",
-                        "serving: needs training.roles.inference, the endpoints' execution role"]
+                        "serving: needs training.roles.inference, the models' execution role"]
+
+
+BATCH = """\
+training:
+  models: [churn]
+  roles: {inference: {}}
+serving:
+  batch:
+    nightly:
+      model: churn
+      version: 2
+      schedule: "cron(0 3 * * ? *)"
+      input: {zone: curated, prefix: churn/scoring/}
+      output: {zone: curated, prefix: churn/scores/}
+      instance_type: ml.m5.large
+"""
+
+
+def test_serving_may_hold_only_batch_transforms(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + BATCH))
+    assert config.serving.endpoints == {}
+    scoring = config.serving.batch["nightly"]
+    assert (scoring.model, scoring.version, scoring.instance_count, scoring.time_zone) == ("churn", 2, 1, "UTC")
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("model: churn", "model: fraud"), ["serving.batch.nightly.model: 'fraud' is not in training.models (churn)"]),
+    (("    nightly:", "    churn-nightly-scores:"),
+     ["serving.batch.churn-nightly-scores: job name prefix 'acme-ml-dev-churn-nightly-scores' is longer than 26 characters"]),
+    (("instance_type: ml.m5.large", "instance_type: ml.t2.medium"),
+     ["serving.batch.nightly.instance_type: instance type 'ml.t2.medium' is not offered by SageMaker for batch transform"]),
+    (("  batch:\n", "  other: {}\n  batch:\n"), ["serving.other: unknown key; allowed keys: endpoints, batch, alerts"]),
+])
+def test_batch_mistakes_name_their_key_path(tmp_path, change, expected):
+    problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + BATCH.replace(*change)))
+    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected)), problems
+
+
+def test_serving_needs_something_to_serve(tmp_path):
+    text = MINIMAL.format(env="dev") + BATCH.split("  batch:")[0] + "  alerts: {}\n"
+    assert problems_of(write(tmp_path, text)) == ["serving: give at least one of endpoints and batch"]

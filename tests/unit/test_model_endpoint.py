@@ -14,7 +14,11 @@ from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
 from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.endpoint_settings import BURSTABLE, EndpointSettings, instance_types
+from ml_platform.constructs.endpoint_settings import (
+    BURSTABLE,
+    EndpointSettings,
+    instance_types,
+)
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.pipeline_alerts import AlertTopic
@@ -288,7 +292,7 @@ def test_scheduled_bounds_in_a_time_zone():
 
 
 def test_health_alarms_notify_without_rolling_back_and_the_dashboard_shows_everything(default):
-    stack, endpoint, alerts, found = default
+    stack, _, alerts, found = default
     health = [r["Properties"] for r in of_type(found, "AWS::CloudWatch::Alarm")
               if r["Properties"]["Namespace"] == "/aws/sagemaker/Endpoints"]
     assert sorted(a["MetricName"] for a in health) == ["DiskUtilization", "MemoryUtilization"]
