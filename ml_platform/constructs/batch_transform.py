@@ -22,7 +22,7 @@ from pydantic import AfterValidator, Field
 
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.endpoint_settings import TimeZoneName
+from ml_platform.constructs.endpoint_settings import ModelOptions, TimeZoneName
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_roles import LakeLocation
@@ -41,7 +41,7 @@ def _transform_instance_type(value: str) -> str:
     return value
 
 
-class TransformSettings(StrictSettings):
+class TransformSettings(ModelOptions):
     """What to score, when, and on what.
 
     :ivar schedule: AWS cron expression of the runs.
@@ -54,7 +54,7 @@ class TransformSettings(StrictSettings):
     :ivar split_type: how records are split (``Line``, ``RecordIO``, ``TFRecord``, ``None``). Default: Line.
     :ivar batch_strategy: ``MultiRecord`` or ``SingleRecord``. Default: MultiRecord.
     :ivar max_payload_mb: per request, 0-100. Default: 6.
-    :ivar network_isolation: the container makes no outbound calls. Default: True.
+    And the :class:`~ml_platform.constructs.endpoint_settings.ModelOptions`.
     """
 
     schedule: CronExpression
@@ -67,7 +67,6 @@ class TransformSettings(StrictSettings):
     split_type: Literal["Line", "RecordIO", "TFRecord", "None"] = "Line"
     batch_strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
     max_payload_mb: Annotated[int, Field(ge=0, le=100)] = 6
-    network_isolation: bool = True
 
 
 class BatchTransform(Construct):
@@ -99,7 +98,7 @@ class BatchTransform(Construct):
                 f"name {name!r} is invalid; use letters, digits and '-', {JOB_PREFIX_MAX} characters at most"])
             + package_arn_problems(model_package_arn))
         self.model = package_model(self, "Model", model_package_arn=model_package_arn, role=role,
-                                   network=network, network_isolation=settings.network_isolation)
+                                   network=network, options=settings)
         lake.grant_read(role, Zone(settings.input.zone), settings.input.prefix)
         lake.grant_write(role, Zone(settings.output.zone), settings.output.prefix)
         run = scheduler.ContextAttribute.execution_id

@@ -159,7 +159,23 @@ class DataCaptureSettings(StrictSettings):
     prefix: Annotated[str, AfterValidator(check_prefix)] = "data-capture/"
 
 
-class EndpointSettings(StrictSettings):
+EnvironmentName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")]
+EnvironmentValue = Annotated[str, Field(max_length=1024)]
+
+
+class ModelOptions(StrictSettings):
+    """How the model's container runs, for endpoints and batch transform alike.
+
+    :ivar network_isolation: the container makes no outbound calls. Default: True.
+    :ivar environment: environment variables of the container (visible in the model's
+        description: no secrets). Default: none.
+    """
+
+    network_isolation: bool = True
+    environment: Annotated[dict[EnvironmentName, EnvironmentValue], Field(max_length=100)] = {}
+
+
+class EndpointSettings(ModelOptions):
     """How a real-time endpoint serves its model: fleet, scaling, deployments, capture.
 
     :ivar instance_type: e.g. ``ml.m5.large``.
@@ -168,7 +184,7 @@ class EndpointSettings(StrictSettings):
     :ivar autoscaling: target tracking. Default: none (a fixed fleet).
     :ivar guardrails: blue/green updates with auto-rollback. Default: canary of 10%.
     :ivar data_capture: capture to the lake. Default: every request and response; ``null`` turns it off.
-    :ivar network_isolation: the container makes no outbound calls. Default: True.
+    And the :class:`ModelOptions`.
     """
 
     instance_type: InstanceType
@@ -176,7 +192,6 @@ class EndpointSettings(StrictSettings):
     autoscaling: AutoScalingSettings | None = None
     guardrails: GuardrailSettings = GuardrailSettings()
     data_capture: DataCaptureSettings | None = DataCaptureSettings()
-    network_isolation: bool = True
 
     @model_validator(mode="after")
     def _fleet(self) -> EndpointSettings:

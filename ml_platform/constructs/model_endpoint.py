@@ -75,7 +75,7 @@ class ModelEndpoint(Construct):
             + package_arn_problems(model_package_arn))
         self.name, self.settings = name, settings
         self.model = package_model(self, "Model", model_package_arn=model_package_arn, role=role,
-                                   network=network, network_isolation=settings.network_isolation)
+                                   network=network, options=settings)
         self.config = sagemaker.CfnEndpointConfig(
             self, "Config",
             kms_key_id=lake.encryption_key.key_arn,

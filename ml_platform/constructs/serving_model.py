@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN
+from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN, ModelOptions
 from ml_platform.constructs.ml_network import MlNetwork
 
 
@@ -20,14 +20,15 @@ def package_arn_problems(model_package_arn: str) -> list[str]:
 
 
 def package_model(scope: Construct, construct_id: str, *, model_package_arn: str, role: iam.IRole,
-                  network: MlNetwork, network_isolation: bool) -> sagemaker.CfnModel:
+                  network: MlNetwork, options: ModelOptions) -> sagemaker.CfnModel:
     """A model without a fixed name (replaced when the version changes) running as ``role`` in
-    the network's isolated subnets and job security group."""
+    the network's isolated subnets and job security group, with ``options``."""
     model = sagemaker.CfnModel(
         scope, construct_id,
         execution_role_arn=role.role_arn,
-        containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)],
-        enable_network_isolation=network_isolation,
+        containers=[sagemaker.CfnModel.ContainerDefinitionProperty(
+            model_package_name=model_package_arn, environment=dict(options.environment) or None)],
+        enable_network_isolation=options.network_isolation,
         vpc_config=sagemaker.CfnModel.VpcConfigProperty(
             subnets=[s.subnet_id for s in network.vpc.isolated_subnets],
             security_group_ids=[network.job_security_group.security_group_id],

@@ -118,3 +118,9 @@ def test_construct_errors_name_the_construct_the_name_and_the_arn():
     assert str(caught.value).startswith(
         "BatchTransform Serving/Nightly: name 'a-name-much-too-long-for-a-job-prefix' is invalid; use letters, "
         "digits and '-', 26 characters at most; model_package_arn 'churn/3' is not the ARN of a model package version")
+
+
+def test_environment_variables_reach_the_batch_model():
+    _, batch, _ = build(environment={"SAGEMAKER_MODEL_SERVER_TIMEOUT": "300"})
+    [container] = batch.model.containers
+    assert container.environment == {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "300"}

@@ -311,7 +311,8 @@ def test_serving_endpoints_take_documented_defaults(tmp_path):
       "initial_instance_count 2 must lie between autoscaling min_capacity 1 and max_capacity 1"]),
     (("    churn:\n", "    churn_eu:\n"), ["serving.endpoints.churn_eu: "]),
     (("      model: churn\n", "      model: churn\n      colour: red\n"), ["serving.endpoints.churn.colour: unknown key; allowed keys: "
-                                                                          "instance_type, initial_instance_count"]),
+                                                                          "network_isolation, environment, instance_type, initial_instance_count, autoscaling, "
+                                                                          "guardrails, data_capture, model, version"]),
 ])
 def test_serving_mistakes_name_their_key_path(tmp_path, change, expected):
     problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + SERVING.replace(*change)))

@@ -314,3 +314,14 @@ def test_gpu_instances_add_gpu_metrics_to_the_dashboard():
     [dashboard] = of_type(resources(stack), "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     assert "GPUUtilization" in body and "GPUMemoryUtilization" in body
+
+
+def test_environment_variables_reach_the_container_and_bad_names_are_refused():
+    stack, _, _ = build(App(), **BASE, environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "LOG_LEVEL": "info"})
+    [model] = of_type(resources(stack), "AWS::SageMaker::Model")
+    assert model["Properties"]["Containers"] == [{"ModelPackageName": PACKAGE, "Environment": {
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2", "LOG_LEVEL": "info"}}]
+    with pytest.raises(ValidationError, match="should match pattern"):
+        EndpointSettings.model_validate({**BASE, "environment": {"2FAST": "x"}})
+    with pytest.raises(ValidationError, match="at most 1024 characters"):
+        EndpointSettings.model_validate({**BASE, "environment": {"X": "y" * 1025}})
