@@ -155,6 +155,9 @@ class EnvironmentConfig(StrictSettings):
             models = self.training.models if self.training else ()
             problems += [f"serving.{path}.model: {e.model!r} is not in training.models ({', '.join(models) or 'none'})"
                          for path, e in self.serving.served().items() if e.model not in models]
+            names = {key: f"{self.prefix}-{self.name}-{key}" for key in self.serving.endpoints}
+            problems += [f"serving.endpoints.{key}: endpoint name {name!r} is longer than 63 characters; use a "
+                         "shorter key" for key, name in names.items() if len(name) > 63]
             prefixes = {key: f"{self.prefix}-{self.name}-{key}" for key in self.serving.batch}
             problems += [f"serving.batch.{key}: job name prefix {job!r} is longer than {JOB_PREFIX_MAX} "
                          "characters; use a shorter key" for key, job in prefixes.items() if len(job) > JOB_PREFIX_MAX]

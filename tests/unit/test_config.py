@@ -365,3 +365,12 @@ def test_batch_mistakes_name_their_key_path(tmp_path, change, expected):
 def test_serving_needs_something_to_serve(tmp_path):
     text = MINIMAL.format(env="dev") + BATCH.split("  batch:")[0] + "  alerts: {}\n"
     assert problems_of(write(tmp_path, text)) == ["serving: give at least one of endpoints and batch"]
+
+
+def test_endpoint_names_longer_than_sagemaker_allows_are_refused(tmp_path):
+    key = "churn-" + "x" * 25  # 31 characters, the longest key
+    text = (MINIMAL.format(env="integrationtest1").replace("prefix: acme-ml", "prefix: acme-ml-platfor")
+            + SERVING.replace("    churn:\n", f"    {key}:\n"))
+    problems = problems_of(write(tmp_path, text, name="integrationtest1.yaml"))
+    assert problems == [f"serving.endpoints.{key}: endpoint name 'acme-ml-platfor-integrationtest1-{key}' is longer "
+                        "than 63 characters; use a shorter key"]
