@@ -26,7 +26,7 @@ from ml_platform.constructs.endpoint_settings import ModelOptions, TimeZoneName
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_roles import LakeLocation
-from ml_platform.constructs.schedule import CronExpression
+from ml_platform.constructs.schedule import ZonedCronExpression
 from ml_platform.constructs.serving_model import package_arn_problems, package_model
 from ml_platform.constructs.validation import StrictSettings, check_problems
 
@@ -57,7 +57,7 @@ class TransformSettings(ModelOptions):
     And the :class:`~ml_platform.constructs.endpoint_settings.ModelOptions`.
     """
 
-    schedule: CronExpression
+    schedule: ZonedCronExpression
     time_zone: TimeZoneName = "UTC"
     input: LakeLocation
     output: LakeLocation

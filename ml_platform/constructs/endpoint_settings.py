@@ -18,7 +18,7 @@ import botocore.session
 from pydantic import AfterValidator, Field, model_validator
 
 from ml_platform.constructs.s3_grants import check_prefix
-from ml_platform.constructs.schedule import CronExpression
+from ml_platform.constructs.schedule import ZonedCronExpression
 from ml_platform.constructs.validation import StrictSettings
 
 #: ``arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>``: one version.
@@ -66,7 +66,7 @@ class ScheduledCapacity(StrictSettings):
     :ivar max_capacity: new maximum. Default: unchanged.
     """
 
-    schedule: CronExpression
+    schedule: ZonedCronExpression
     min_capacity: Annotated[int, Field(ge=1)] | None = None
     max_capacity: Annotated[int, Field(ge=1)] | None = None
 

@@ -69,3 +69,15 @@ def check_cron(expression: str) -> str:
 
 #: A settings field holding an AWS cron expression, checked when the settings are read.
 CronExpression = Annotated[str, AfterValidator(check_cron)]
+
+
+def check_zoned_cron(expression: str) -> str:
+    """As :func:`check_cron`, for schedules evaluated in their settings' ``time_zone``."""
+    problem = cron_problem(expression)
+    if problem:
+        raise ValueError(f"schedule {expression!r} {problem} (evaluated in the time_zone setting)")
+    return expression
+
+
+#: An AWS cron expression evaluated in a time zone given beside it (scaling, EventBridge Scheduler).
+ZonedCronExpression = Annotated[str, AfterValidator(check_zoned_cron)]

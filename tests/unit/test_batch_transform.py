@@ -100,7 +100,7 @@ def test_options_time_zone_records_and_count():
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"instance_type": "ml.t2.medium"}, "instance type 'ml.t2.medium' is not offered by SageMaker for batch transform"),
-    ({"schedule": "daily"}, "schedule 'daily' must look like cron"),
+    ({"schedule": "daily"}, r"schedule 'daily' must look like cron.*\(evaluated in the time_zone setting\)"),
     ({"time_zone": "Mars/Olympus"}, "time zone 'Mars/Olympus' is unknown"),
     ({"input": {"zone": "gold", "prefix": "x/"}}, "'raw', 'processed', 'curated' or 'artifacts'"),
     ({"output": {"zone": "curated", "prefix": "scores"}}, "prefix 'scores' is invalid"),
