@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,26 @@ if (ROOT / "node_modules" / ".bin" / "node").exists():
 CONFIG_DIR = ROOT / "config"
 #: The context cdk.json gives the CLI; tests synthesize with the same feature flags.
 CDK_CONTEXT: dict = json.loads((ROOT / "cdk.json").read_text())["context"]
+#: checkov lives in its own venv (`make setup`); CHECKOV overrides where.
+CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".tools/checkov/bin/checkov"))
+
+
+def run_cfn_lint(paths: list[Path]) -> subprocess.CompletedProcess:
+    """cfn-lint of the venv on ``paths``."""
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    return subprocess.run([str(cfn_lint), *map(str, paths)], capture_output=True, text=True)
+
+
+def run_checkov(directory: Path) -> tuple[list[dict], subprocess.CompletedProcess]:
+    """checkov's CloudFormation reports on ``directory``, and the run itself."""
+    if not CHECKOV.exists():
+        pytest.fail(f"checkov not found at {CHECKOV}; run `make setup`")
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(directory), "--framework", "cloudformation", "--skip-download", "-o", "json"],
+        capture_output=True, text=True,
+    )
+    reports = json.loads(result.stdout)
+    return (reports if isinstance(reports, list) else [reports]), result
 
 
 def synth_platform(outdir: Path, config_dir: Path = CONFIG_DIR, **context_overrides) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-import botocore.session
 from aws_cdk import Duration, Stack, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
@@ -22,21 +21,24 @@ from pydantic import AfterValidator, Field
 
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.endpoint_settings import ModelOptions, TimeZoneName
+from ml_platform.constructs.endpoint_settings import (
+    ModelOptions,
+    TimeZoneName,
+    offered_instance_types,
+)
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_roles import LakeLocation
 from ml_platform.constructs.schedule import ZonedCronExpression
 from ml_platform.constructs.serving_model import package_arn_problems, package_model
-from ml_platform.constructs.validation import StrictSettings, check_problems
+from ml_platform.constructs.validation import check_problems
 
 #: Transform job names: 63 characters, of which the scheduler's execution id takes up to 37.
 JOB_PREFIX_MAX = 26
 
 
 def _transform_instance_type(value: str) -> str:
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    if value not in model.shape_for("TransformInstanceType").enum:
+    if value not in offered_instance_types("TransformInstanceType"):
         raise ValueError(f"instance type {value!r} is not offered by SageMaker for batch transform")
     return value
 

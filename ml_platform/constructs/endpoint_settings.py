@@ -28,10 +28,16 @@ BURSTABLE = re.compile(r"^ml\.t\d+\.")
 
 
 @functools.cache
-def instance_types() -> tuple[str, ...]:
-    """Instance types SageMaker offers for endpoint variants, from botocore's service model."""
+def offered_instance_types(shape: str) -> tuple[str, ...]:
+    """Instance types botocore's SageMaker service model lists for ``shape``, e.g.
+    ``TransformInstanceType``."""
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return tuple(model.shape_for("ProductionVariantInstanceType").enum)
+    return tuple(model.shape_for(shape).enum)
+
+
+def instance_types() -> tuple[str, ...]:
+    """Instance types SageMaker offers for endpoint variants."""
+    return offered_instance_types("ProductionVariantInstanceType")
 
 
 def _instance_type(value: str) -> str:

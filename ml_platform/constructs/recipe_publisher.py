@@ -32,8 +32,9 @@ HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "databrew_rec
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 _NO_VPC = (
-    "The function calls only the DataBrew API during deploys and reaches no VPC resource; the "
-    "platform has no VPC to place it in yet (the training network comes with its own issue)."
+    "The function calls only the DataBrew API during deploys, reaches no VPC resource and holds no "
+    "data; the platform's subnets are isolated and have no DataBrew interface endpoint, which would "
+    "cost an endpoint per zone for a function that runs only while a stack deploys."
 )
 
 

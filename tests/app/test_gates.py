@@ -12,10 +12,17 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from ml_platform.platform_app import NAG_PACKS, build_app
-from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT, stack_templates, synth_platform
+from tests.conftest import (
+    CDK_CONTEXT,
+    CONFIG_DIR,
+    ROOT,
+    run_cfn_lint,
+    run_checkov,
+    stack_templates,
+    synth_platform,
+)
 
 ENVIRONMENTS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".tools/checkov/bin/checkov"))
 
 
 def _all_template_paths(assembly: Path) -> list[Path]:
@@ -27,9 +34,7 @@ def test_every_environment_file_is_synthesized(assembly):
 
 
 def test_cfn_lint_reports_nothing(assembly):
-    paths = _all_template_paths(assembly)
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(cfn_lint), *map(str, paths)], capture_output=True, text=True)
+    result = run_cfn_lint(_all_template_paths(assembly))
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
@@ -128,15 +133,7 @@ def test_every_acknowledgment_names_a_rule_its_pack_has(templates):
 
 
 def test_checkov_reports_no_failed_check(assembly):
-    if not CHECKOV.exists():
-        pytest.fail(f"checkov not found at {CHECKOV}; run `make setup`")
-    result = subprocess.run(
-        [str(CHECKOV), "-d", str(assembly), "--framework", "cloudformation", "--skip-download",
-         "-o", "json"],
-        capture_output=True, text=True,
-    )
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
+    reports, result = run_checkov(assembly)
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports), result.stderr
     assert sum(r["summary"]["passed"] for r in reports) > 0, "checkov checked nothing"
     failed = [c for r in reports for c in r["results"]["failed_checks"]]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,8 +22,7 @@ from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
 from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
-from tests.app.test_gates import CHECKOV
-from tests.conftest import CDK_CONTEXT
+from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/3"
@@ -265,20 +262,17 @@ def gated(tmp_path_factory) -> Path:
 
 def test_endpoint_passes_the_nag_packs_cfn_lint_and_checkov(gated):
     assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
-    templates = sorted(map(str, gated.glob("assembly-Test/*.template.json")))
+    templates = sorted(gated.glob("assembly-Test/*.template.json"))
     assert len(templates) == 2
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), *templates], capture_output=True, text=True)
+    lint = run_cfn_lint(templates)
     assert lint.returncode == 0 and lint.stdout == "", lint.stdout
-    checkov = subprocess.run([str(CHECKOV), "-d", str(gated), "--framework", "cloudformation", "--skip-download",
-                              "-o", "json"], capture_output=True, text=True)
-    reports = json.loads(checkov.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
+    reports, checkov = run_checkov(gated)
     assert sum(r["summary"]["passed"] for r in reports) > 0
     failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
     assert not failed and checkov.returncode == 0, failed
 
 
-def test_scheduled_bounds_in_a_time_zone():
+def test_scheduled_bounds_in_a_time_zone(scaled):
     scaling = {**SCALED["autoscaling"], "time_zone": "Europe/Berlin", "schedules": [
         {"schedule": "cron(0 7 ? * MON-FRI *)", "min_capacity": 4},
         {"schedule": "cron(0 19 ? * MON-FRI *)", "min_capacity": 2, "max_capacity": 6}]}
@@ -288,7 +282,7 @@ def test_scheduled_bounds_in_a_time_zone():
     assert [(a["Schedule"], a["ScalableTargetAction"], a["Timezone"]) for a in actions] == [
         ("cron(0 19 ? * MON-FRI *)", {"MinCapacity": 2, "MaxCapacity": 6}, "Europe/Berlin"),
         ("cron(0 7 ? * MON-FRI *)", {"MinCapacity": 4}, "Europe/Berlin")]
-    assert "ScheduledActions" not in of_type(resources(build(App(), **SCALED)[0]), "AWS::ApplicationAutoScaling::ScalableTarget")[0]["Properties"]
+    assert "ScheduledActions" not in of_type(scaled[2], "AWS::ApplicationAutoScaling::ScalableTarget")[0]["Properties"]
 
 
 def test_health_alarms_notify_without_rolling_back_and_the_dashboard_shows_everything(default):
