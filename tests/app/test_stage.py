@@ -154,3 +154,14 @@ def test_serving_endpoints_serve_the_configured_registry_version(templates):
         "AWS::Scheduler::Schedule"]  # no endpoint, no idle cost: a nightly batch transform
     [schedule] = [r["Properties"] for r in dev.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert '"TransformJobName\\":\\"mlp-dev-churn-nightly-<aws.scheduler.execution-id>' in json.dumps(schedule["Target"]["Input"])
+
+
+def test_serving_alerts_email_the_configured_addresses(tmp_path):
+    (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text().replace(
+        "serving:\n", "serving:\n  alerts: {emails: [oncall@example.com]}\n"))
+    app = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
+    serving = app.node.find_child("prod").serving
+    subscriptions = [r for r in serving.node.find_all() if r.node.id == "oncall@example.com"]
+    assert len(subscriptions) == 1
+    topic = serving.resolve(serving.alerts.topic.topic_arn)
+    assert serving.resolve(subscriptions[0].node.default_child.topic_arn) == topic

@@ -88,11 +88,13 @@ def test_model_role_reads_the_input_and_writes_the_output(default):
 
 def test_options_time_zone_records_and_count():
     stack, batch, found = build(time_zone="Europe/Berlin", split_type="None", batch_strategy="SingleRecord",
-                                instance_count=3, content_type="application/json", network_isolation=False)
+                                instance_count=3, content_type="application/json", network_isolation=False,
+                                max_payload_mb=20)
     body, _ = request(stack, batch)
     assert body["TransformInput"]["SplitType"] == "None" and body["TransformOutput"]["AssembleWith"] == "None"
     assert body["TransformInput"]["ContentType"] == "application/json"
     assert (body["BatchStrategy"], body["TransformResources"]["InstanceCount"]) == ("SingleRecord", 3)
+    assert body["MaxPayloadInMB"] == 20
     [schedule] = [r["Properties"] for r in found.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
     assert batch.model.enable_network_isolation is False

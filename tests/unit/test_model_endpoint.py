@@ -319,3 +319,11 @@ def test_environment_variables_reach_the_container_and_bad_names_are_refused():
         EndpointSettings.model_validate({**BASE, "environment": {"2FAST": "x"}})
     with pytest.raises(ValidationError, match="at most 1024 characters"):
         EndpointSettings.model_validate({**BASE, "environment": {"X": "y" * 1025}})
+
+
+def test_cooldowns_are_passed_to_target_tracking():
+    scaling = {**SCALED["autoscaling"], "scale_in_cooldown_seconds": 900, "scale_out_cooldown_seconds": 30}
+    stack, _, _ = build(App(), **{**SCALED, "autoscaling": scaling})
+    [policy] = of_type(resources(stack), "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (900, 30)
