@@ -18,7 +18,6 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from pydantic.fields import FieldInfo
 
 from ml_platform.constructs.athena_workgroup import AthenaSettings
-from ml_platform.constructs.batch_transform import JOB_PREFIX_MAX
 from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
 from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
@@ -152,17 +151,7 @@ class EnvironmentConfig(StrictSettings):
             problems.append(f"tags.environment: must be the environment name {self.name!r}, the file's "
                             f"name (got {self.tags.environment!r})")
         if self.serving is not None:
-            models = self.training.models if self.training else ()
-            problems += [f"serving.{path}.model: {e.model!r} is not in training.models ({', '.join(models) or 'none'})"
-                         for path, e in self.serving.served().items() if e.model not in models]
-            names = {key: f"{self.prefix}-{self.name}-{key}" for key in self.serving.endpoints}
-            problems += [f"serving.endpoints.{key}: endpoint name {name!r} is longer than 63 characters; use a "
-                         "shorter key" for key, name in names.items() if len(name) > 63]
-            prefixes = {key: f"{self.prefix}-{self.name}-{key}" for key in self.serving.batch}
-            problems += [f"serving.batch.{key}: job name prefix {job!r} is longer than {JOB_PREFIX_MAX} "
-                         "characters; use a shorter key" for key, job in prefixes.items() if len(job) > JOB_PREFIX_MAX]
-            if self.training is None or "inference" not in self.training.roles:
-                problems.append("serving: needs training.roles.inference, the models' execution role")
+            problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
         return problems
 
     def stack_name(self, stack: str) -> str:

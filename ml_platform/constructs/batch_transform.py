@@ -1,6 +1,7 @@
-"""``BatchTransform``: score a lake dataset with a model package version on a schedule.
+"""``BatchTransform``: score a lake dataset with a model on a schedule.
 
-An EventBridge Scheduler schedule calls ``CreateTransformJob`` directly (a universal target, no
+A model (a package version or containers, see :class:`ModelSource`) and an EventBridge Scheduler
+schedule that calls ``CreateTransformJob`` directly (a universal target, no
 Lambda). Each run is named ``<name>-<execution id>`` and writes under
 ``<output prefix><execution id>/``, so runs never overwrite each other. The job runs in the
 platform's subnets as the model's execution role, which reads the input prefix and writes the
@@ -30,7 +31,7 @@ from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_roles import LakeLocation
 from ml_platform.constructs.schedule import ZonedCronExpression
-from ml_platform.constructs.serving_model import package_arn_problems, package_model
+from ml_platform.constructs.serving_model import ModelSource, source_model
 from ml_platform.constructs.validation import check_problems
 
 #: Transform job names: 63 characters, of which the scheduler's execution id takes up to 37.
@@ -75,7 +76,7 @@ class BatchTransform(Construct):
     """A model and a schedule that starts a transform job of it.
 
     :param name: job name prefix (letters, digits, ``-``; 26 characters at most).
-    :param model_package_arn: the approved version that scores.
+    :param model: what scores: a model package version or containers (:class:`ModelSource`).
     :param settings: see :class:`TransformSettings`.
     :param role: the model's execution role; granted the input and output locations.
     :param lake: holds input and output; its key encrypts volumes and results.
@@ -88,7 +89,7 @@ class BatchTransform(Construct):
         construct_id: str,
         *,
         name: str,
-        model_package_arn: str,
+        model: ModelSource,
         settings: TransformSettings,
         role: iam.IRole,
         lake: DataLake,
@@ -98,9 +99,8 @@ class BatchTransform(Construct):
         check_problems(f"BatchTransform {self.node.path}", (
             [] if re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,25}", name) else [
                 f"name {name!r} is invalid; use letters, digits and '-', {JOB_PREFIX_MAX} characters at most"])
-            + package_arn_problems(model_package_arn))
-        self.model = package_model(self, "Model", model_package_arn=model_package_arn, role=role,
-                                   network=network, options=settings)
+            + model.problems())
+        self.model = source_model(self, "Model", source=model, role=role, network=network, options=settings)
         lake.grant_read(role, Zone(settings.input.zone), settings.input.prefix)
         lake.grant_write(role, Zone(settings.output.zone), settings.output.prefix)
         run = scheduler.ContextAttribute.execution_id
@@ -111,11 +111,11 @@ class BatchTransform(Construct):
             "BatchStrategy": settings.batch_strategy,
             "MaxPayloadInMB": settings.max_payload_mb,
             "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": _uri(lake, settings.input)}},
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": lake.s3_uri(settings.input.zone, settings.input.prefix)}},
                 "ContentType": settings.content_type,
                 "SplitType": settings.split_type,
             },
-            "TransformOutput": {"S3OutputPath": f"{_uri(lake, settings.output)}{run}/", "KmsKeyId": key,
+            "TransformOutput": {"S3OutputPath": f"{lake.s3_uri(settings.output.zone, settings.output.prefix)}{run}/", "KmsKeyId": key,
                                 "AssembleWith": "Line" if settings.split_type == "Line" else "None"},
             "TransformResources": {"InstanceType": settings.instance_type, "InstanceCount": settings.instance_count,
                                    "VolumeKmsKeyId": key},
@@ -140,6 +140,3 @@ class BatchTransform(Construct):
             target=self.target,
         )
 
-
-def _uri(lake: DataLake, location: LakeLocation) -> str:
-    return f"s3://{lake.bucket(Zone(location.zone)).bucket_name}/{location.prefix}"

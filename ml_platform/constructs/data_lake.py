@@ -206,6 +206,10 @@ class DataLake(Construct):
         """The bucket of ``zone`` (``raw``, ``processed``, ``curated`` or ``artifacts``)."""
         return self._buckets[_zone(zone)]
 
+    def s3_uri(self, zone: Zone | str, prefix: str = "") -> str:
+        """``s3://<bucket of zone>/<prefix>``."""
+        return f"s3://{self.bucket(zone).bucket_name}/{prefix}"
+
     @property
     def raw_bucket(self) -> s3.Bucket:
         """Data as it lands."""

@@ -18,6 +18,7 @@ import botocore.session
 from pydantic import AfterValidator, Field, model_validator
 
 from ml_platform.constructs.s3_grants import check_prefix
+from ml_platform.constructs.sagemaker_roles import LakeLocation
 from ml_platform.constructs.schedule import ZonedCronExpression
 from ml_platform.constructs.validation import StrictSettings
 
@@ -181,40 +182,244 @@ class ModelOptions(StrictSettings):
     environment: Annotated[dict[EnvironmentName, EnvironmentValue], Field(max_length=100)] = {}
 
 
+#: Variant names: SageMaker allows 63 letters, digits and hyphens.
+VariantName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+#: Serverless memory sizes SageMaker accepts, in MB.
+SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def _serverless_memory(value: int) -> int:
+    if value not in SERVERLESS_MEMORY:
+        raise ValueError(f"memory_mb {value} is not offered; allowed: {', '.join(map(str, SERVERLESS_MEMORY))}")
+    return value
+
+
+class ProvisionedScalingSettings(StrictSettings):
+    """Target tracking of a serverless variant's provisioned concurrency on its utilization.
+
+    :ivar min_capacity: least provisioned concurrency. Default: 1.
+    :ivar max_capacity: most provisioned concurrency, at most the variant's ``max_concurrency``.
+    :ivar target_utilization: share of the provisioned concurrency in use that scaling aims for,
+        0.1-1. Default: 0.7.
+    :ivar schedules: bounds that change on a schedule. Default: none.
+    :ivar time_zone: IANA time zone of the schedules. Default: UTC.
+    """
+
+    min_capacity: Annotated[int, Field(ge=1, le=200)] = 1
+    max_capacity: Annotated[int, Field(ge=1, le=200)]
+    target_utilization: Annotated[float, Field(ge=0.1, le=1, strict=False)] = 0.7
+    schedules: Annotated[tuple[ScheduledCapacity, ...], Field(strict=False)] = ()
+    time_zone: TimeZoneName = "UTC"
+
+
+class ServerlessSettings(StrictSettings):
+    """One serverless variant: SageMaker starts containers per request and bills per millisecond.
+
+    Serverless endpoints run outside the platform's VPC, without network isolation and without
+    data capture (SageMaker supports none of them there), on CPUs only.
+
+    :ivar memory_mb: memory per container: 1024, 2048, 3072, 4096, 5120 or 6144.
+    :ivar max_concurrency: concurrent invocations before requests are throttled, 1-200. Default: 5.
+    :ivar provisioned_concurrency: containers kept warm (billed while provisioned), at most
+        ``max_concurrency``. Default: none (cold starts, no idle cost).
+    :ivar provisioned_scaling: scale the provisioned concurrency. Default: fixed.
+    """
+
+    memory_mb: Annotated[int, AfterValidator(_serverless_memory)]
+    max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
+    provisioned_concurrency: Annotated[int, Field(ge=1, le=200)] | None = None
+    provisioned_scaling: ProvisionedScalingSettings | None = None
+
+    @model_validator(mode="after")
+    def _concurrency(self) -> ServerlessSettings:
+        problems = []
+        provisioned, scaling = self.provisioned_concurrency, self.provisioned_scaling
+        if provisioned is not None and provisioned > self.max_concurrency:
+            problems.append(f"provisioned_concurrency {provisioned} exceeds max_concurrency {self.max_concurrency}")
+        if scaling is not None:
+            if provisioned is None:
+                problems.append("provisioned_scaling needs provisioned_concurrency")
+            elif not scaling.min_capacity <= provisioned <= scaling.max_capacity:
+                problems.append(f"provisioned_concurrency {provisioned} must lie between provisioned_scaling "
+                                f"min_capacity {scaling.min_capacity} and max_capacity {scaling.max_capacity}")
+            if scaling.max_capacity > self.max_concurrency:
+                problems.append(f"provisioned_scaling max_capacity {scaling.max_capacity} exceeds "
+                                f"max_concurrency {self.max_concurrency}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class BacklogScalingSettings(StrictSettings):
+    """Scaling of an asynchronous endpoint on its queue: target tracking on
+    ``ApproximateBacklogSizePerInstance``, down to ``min_capacity`` (0 stops every instance), and
+    one instance started by the ``HasBacklogWithoutCapacity`` alarm when requests wait at zero.
+
+    :ivar min_capacity: fewest instances; 0 scales to zero when the queue is empty. Default: 0.
+    :ivar max_capacity: most instances. Default: 2.
+    :ivar backlog_per_instance: queued requests per instance scaling aims for. Default: 5.
+    :ivar scale_in_cooldown_seconds: wait after scaling in. Default: 600.
+    :ivar scale_out_cooldown_seconds: wait after scaling out. Default: 300.
+    """
+
+    min_capacity: Annotated[int, Field(ge=0)] = 0
+    max_capacity: Annotated[int, Field(ge=1)] = 2
+    backlog_per_instance: Annotated[float, Field(gt=0, strict=False)] = 5
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BacklogScalingSettings:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(f"min_capacity {self.min_capacity} exceeds max_capacity {self.max_capacity}")
+        return self
+
+
+class AsyncInferenceSettings(StrictSettings):
+    """Asynchronous inference: clients upload a request to ``input`` and call
+    ``InvokeEndpointAsync``; SageMaker queues it and writes the result under ``output``.
+
+    :ivar input: where clients put requests; the execution role reads it.
+    :ivar output: where results go; failures go to ``<output prefix>failures/``.
+    :ivar max_concurrent_invocations_per_instance: 1-1000. Default: SageMaker's choice.
+    :ivar notify: publish each success and error to an encrypted SNS topic of the endpoint.
+        Default: True.
+    :ivar scaling: scale on the backlog, to zero by default. Default: a fixed fleet.
+    """
+
+    input: LakeLocation
+    output: LakeLocation
+    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=1000)] | None = None
+    notify: bool = True
+    scaling: BacklogScalingSettings | None = None
+
+
+class ChallengerSettings(StrictSettings):
+    """Another instance variant of the endpoint, for an A/B test of a second model.
+
+    Traffic splits by weight: a variant receives ``weight / sum of weights`` of the requests.
+
+    :ivar weight: relative share of the traffic, above 0.
+    :ivar instance_type: e.g. ``ml.m5.large``.
+    :ivar initial_instance_count: instances at creation. Default: 2.
+    :ivar autoscaling: target tracking for this variant. Default: none.
+    """
+
+    weight: Annotated[float, Field(gt=0, strict=False)]
+    instance_type: InstanceType
+    initial_instance_count: Annotated[int, Field(ge=1)] = 2
+    autoscaling: AutoScalingSettings | None = None
+
+
+def _fleet_problems(what: str, instance_type: str, count: int, scaling: AutoScalingSettings | None) -> list[str]:
+    if scaling is None:
+        return []
+    problems = []
+    if not scaling.min_capacity <= count <= scaling.max_capacity:
+        problems.append(f"{what}initial_instance_count {count} must lie between autoscaling "
+                        f"min_capacity {scaling.min_capacity} and max_capacity {scaling.max_capacity}")
+    if BURSTABLE.match(instance_type):
+        problems.append(f"{what}instance_type {instance_type!r} is burstable; autoscaling needs a "
+                        "non-burstable type such as ml.m5.large or ml.c5.large")
+    return problems
+
+
 class EndpointSettings(ModelOptions):
-    """How a real-time endpoint serves its model: fleet, scaling, deployments, capture.
+    """How an endpoint serves its model: instances or serverless, scaling, deployments, capture.
+
+    Give ``instance_type`` (a real-time or, with ``async_inference``, an asynchronous endpoint on
+    instances) or ``serverless``, not both.
 
     :ivar instance_type: e.g. ``ml.m5.large``.
     :ivar initial_instance_count: instances at creation; two or more keep serving when an
         Availability Zone fails and are needed for canary or linear traffic. Default: 2.
-    :ivar autoscaling: target tracking. Default: none (a fixed fleet).
+    :ivar autoscaling: target tracking on invocations per instance. Default: none (a fixed fleet).
+    :ivar serverless: a serverless variant instead of instances. Default: none.
+    :ivar async_inference: queue requests instead of answering them in the call. Default: none.
+    :ivar variant_name: name of the (first) variant; keep it stable, deployments need the same
+        names. Default: ``AllTraffic``.
+    :ivar weight: traffic weight of that variant against ``challengers``. Default: 1.
+    :ivar challengers: more instance variants by name, each serving another model. Default: none.
     :ivar guardrails: blue/green updates with auto-rollback. Default: canary of 10%.
-    :ivar data_capture: capture to the lake. Default: every request and response; ``null`` turns it off.
-    And the :class:`ModelOptions`.
+    :ivar data_capture: capture to the lake. Default: every request and response (none when
+        serverless); ``null`` turns it off.
+    And the :class:`ModelOptions` (``network_isolation`` defaults to False when serverless).
     """
 
-    instance_type: InstanceType
+    instance_type: InstanceType | None = None
     initial_instance_count: Annotated[int, Field(ge=1)] = 2
     autoscaling: AutoScalingSettings | None = None
+    serverless: ServerlessSettings | None = None
+    async_inference: AsyncInferenceSettings | None = None
+    variant_name: VariantName = "AllTraffic"
+    weight: Annotated[float, Field(gt=0, strict=False)] = 1
+    challengers: dict[VariantName, ChallengerSettings] = {}
     guardrails: GuardrailSettings = GuardrailSettings()
     data_capture: DataCaptureSettings | None = DataCaptureSettings()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _serverless_defaults(cls, data):
+        """Serverless endpoints support neither capture nor isolation: they default to off."""
+        if isinstance(data, dict) and data.get("serverless") is not None:
+            data = {"data_capture": None, "network_isolation": False, **data}
+        return data
+
     @model_validator(mode="after")
     def _fleet(self) -> EndpointSettings:
-        problems = []
-        scaling = self.autoscaling
-        fewest = min(self.initial_instance_count, scaling.min_capacity if scaling else self.initial_instance_count)
-        if self.guardrails.traffic != "all_at_once" and fewest < 2:
-            problems.append(f"{self.guardrails.traffic} traffic needs a fleet of at least 2 instances (initial_instance_count "
-                            "and autoscaling min_capacity); with 1 the first step is the whole fleet, so use all_at_once")
-        if scaling is not None:
-            if not scaling.min_capacity <= self.initial_instance_count <= scaling.max_capacity:
-                problems.append(
-                    f"initial_instance_count {self.initial_instance_count} must lie between autoscaling "
-                    f"min_capacity {scaling.min_capacity} and max_capacity {scaling.max_capacity}")
-            if BURSTABLE.match(self.instance_type):
-                problems.append(f"instance_type {self.instance_type!r} is burstable; autoscaling needs a "
-                                "non-burstable type such as ml.m5.large or ml.c5.large")
+        problems = self._serverless_problems() if self.serverless else self._instance_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _serverless_problems(self) -> list[str]:
+        given = [key for key, unsupported in (
+            ("instance_type", self.instance_type is not None), ("autoscaling", self.autoscaling is not None),
+            ("async_inference", self.async_inference is not None), ("challengers", bool(self.challengers)),
+            ("data_capture", self.data_capture is not None), ("network_isolation", self.network_isolation),
+        ) if unsupported]
+        return [f"serverless endpoints do not support {', '.join(given)}; remove {'them' if len(given) > 1 else 'it'}"
+                ] if given else []
+
+    def _instance_problems(self) -> list[str]:
+        if self.instance_type is None:
+            return ["give instance_type (instances) or serverless"]
+        problems = _fleet_problems("", self.instance_type, self.initial_instance_count, self.autoscaling)
+        for name, challenger in self.challengers.items():
+            problems += _fleet_problems(f"challengers.{name}.", challenger.instance_type,
+                                        challenger.initial_instance_count, challenger.autoscaling)
+        if self.variant_name in self.challengers:
+            problems.append(f"challengers: {self.variant_name!r} is already the name of the first variant")
+        backlog = self.async_inference.scaling if self.async_inference else None
+        if backlog is not None:
+            if self.autoscaling is not None:
+                problems.append("an asynchronous endpoint scales on its backlog (async_inference.scaling); remove autoscaling")
+            if not max(backlog.min_capacity, 1) <= self.initial_instance_count <= backlog.max_capacity:
+                problems.append(f"initial_instance_count {self.initial_instance_count} must lie between "
+                                f"max(1, async_inference.scaling min_capacity {backlog.min_capacity}) and "
+                                f"max_capacity {backlog.max_capacity}")
+        if self.async_inference is not None and self.challengers:
+            problems.append("challengers are for real-time endpoints; an asynchronous endpoint has one variant")
+        if self.guardrails.traffic != "all_at_once":
+            fleets = {self.variant_name: (self.initial_instance_count, self.autoscaling, backlog),
+                      **{n: (c.initial_instance_count, c.autoscaling, None) for n, c in self.challengers.items()}}
+            small = [name for name, (count, scaling, queue) in fleets.items()
+                     if min([count, *(s.min_capacity for s in (scaling, queue) if s is not None)]) < 2]
+            if small:
+                problems.append(
+                    f"{self.guardrails.traffic} traffic needs a fleet of at least 2 instances (initial_instance_count "
+                    f"and the scaling minimum) in every variant, and {', '.join(small)} may have fewer; with 1 the "
+                    "first step is the whole fleet, so use all_at_once")
+        return problems
+
+    @property
+    def variants(self) -> dict[str, float]:
+        """Every variant's name and traffic weight, the first one first."""
+        return {self.variant_name: self.weight, **{n: c.weight for n, c in self.challengers.items()}}
+
+    @property
+    def scales(self) -> bool:
+        """Whether anything scales the endpoint (so an update must keep the scaled capacity)."""
+        return bool(self.autoscaling or any(c.autoscaling for c in self.challengers.values())
+                    or (self.async_inference and self.async_inference.scaling)
+                    or (self.serverless and self.serverless.provisioned_scaling))

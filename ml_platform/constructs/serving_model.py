@@ -1,6 +1,16 @@
-"""A SageMaker model from one model package version, shared by endpoints and batch transform."""
+"""What an endpoint or a batch transform runs: a model package version or containers, as a SageMaker model.
+
+A :class:`ModelSource` is either one approved version of the registry (its inference
+specification names the images and model data) or up to 15 containers given directly (an image
+URI and, optionally, model data in the lake), which SageMaker chains as a serial inference
+pipeline: each container's response is the next one's request.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from aws_cdk import Token
 from aws_cdk import aws_iam as iam
@@ -9,6 +19,10 @@ from constructs import Construct
 
 from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN, ModelOptions
 from ml_platform.constructs.ml_network import MlNetwork
+
+#: SageMaker chains at most 15 containers in an inference pipeline.
+MAX_CONTAINERS = 15
+MODEL_DATA_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
 
 
 def package_arn_problems(model_package_arn: str) -> list[str]:
@@ -19,20 +33,74 @@ def package_arn_problems(model_package_arn: str) -> list[str]:
             "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"]
 
 
-def package_model(scope: Construct, construct_id: str, *, model_package_arn: str, role: iam.IRole,
-                  network: MlNetwork, options: ModelOptions) -> sagemaker.CfnModel:
-    """A model without a fixed name (replaced when the version changes) running as ``role`` in
-    the network's isolated subnets and job security group, with ``options``."""
+@dataclass(frozen=True)
+class ModelContainer:
+    """One container of a model.
+
+    :ivar image_uri: the image, e.g. ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>``
+        or a built-in algorithm's image.
+    :ivar model_data_url: ``s3://<bucket>/<key>.tar.gz`` of the model artifacts. Default: none.
+    :ivar environment: variables of this container, over the model's own. Default: none.
+    """
+
+    image_uri: str
+    model_data_url: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model package version (:meth:`package`) or containers (:meth:`pipeline`)."""
+
+    package_arn: str | None = None
+    containers: tuple[ModelContainer, ...] = ()
+
+    @classmethod
+    def package(cls, model_package_arn: str) -> ModelSource:
+        """One approved version, ``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>``."""
+        return cls(package_arn=model_package_arn)
+
+    @classmethod
+    def pipeline(cls, *containers: ModelContainer) -> ModelSource:
+        """Containers in order; more than one makes a serial inference pipeline."""
+        return cls(containers=tuple(containers))
+
+    def problems(self) -> list[str]:
+        if self.package_arn is not None:
+            return package_arn_problems(self.package_arn) + (
+                ["give a model package or containers, not both"] if self.containers else [])
+        if not 1 <= len(self.containers) <= MAX_CONTAINERS:
+            return [f"a model needs 1-{MAX_CONTAINERS} containers, not {len(self.containers)}"]
+        return [f"containers[{i}].model_data_url {c.model_data_url!r} is not s3://<bucket>/<key>"
+                for i, c in enumerate(self.containers)
+                if c.model_data_url is not None and not Token.is_unresolved(c.model_data_url)
+                and not MODEL_DATA_URL.match(c.model_data_url)]
+
+
+def source_model(scope: Construct, construct_id: str, *, source: ModelSource, role: iam.IRole,
+                 network: MlNetwork | None, options: ModelOptions) -> sagemaker.CfnModel:
+    """A model without a fixed name (replaced when what it runs changes) running as ``role``
+    with ``options``, in the network's isolated subnets and job security group unless
+    ``network`` is None."""
+    environment = dict(options.environment)
+    if source.package_arn is not None:
+        containers = [sagemaker.CfnModel.ContainerDefinitionProperty(
+            model_package_name=source.package_arn, environment=environment or None)]
+    else:
+        containers = [sagemaker.CfnModel.ContainerDefinitionProperty(
+            image=c.image_uri, model_data_url=c.model_data_url,
+            environment={**environment, **c.environment} or None) for c in source.containers]
     model = sagemaker.CfnModel(
         scope, construct_id,
         execution_role_arn=role.role_arn,
-        containers=[sagemaker.CfnModel.ContainerDefinitionProperty(
-            model_package_name=model_package_arn, environment=dict(options.environment) or None)],
+        containers=containers,
+        inference_execution_config=sagemaker.CfnModel.InferenceExecutionConfigProperty(mode="Serial")
+        if len(containers) > 1 else None,
         enable_network_isolation=options.network_isolation,
         vpc_config=sagemaker.CfnModel.VpcConfigProperty(
             subnets=[s.subnet_id for s in network.vpc.isolated_subnets],
             security_group_ids=[network.job_security_group.security_group_id],
-        ),
+        ) if network is not None else None,
     )
     if isinstance(role, Construct):
         model.node.add_dependency(role)  # the role's policies exist before SageMaker uses them

@@ -13,7 +13,9 @@ from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.removal import data_removal_policy
-from ml_platform.serving_settings import ScheduledScoring, ServedModel, ServingSettings
+from ml_platform.constructs.serving_model import ModelContainer, ModelSource
+from ml_platform.constructs.training_pipeline import builtin_image
+from ml_platform.serving_settings import ModelChoice, ServedContainer, ServingSettings
 from ml_platform.stacks.training_stack import TrainingStack
 
 
@@ -21,8 +23,10 @@ class ServingStack(Stack):
     """Endpoints ``<name_prefix>-<key>`` and scheduled batch transforms running as the training
     stack's inference role, with the endpoints' alarms on an :class:`AlertTopic`.
 
-    Each serves ``<name_prefix>-<model>/<version>`` from the registry, so that version
-    must exist and be approved before this stack is deployed (see docs/serving.md).
+    A registry ``version`` is served as ``<name_prefix>-<model>/<version>``, so that version must
+    exist and be approved before this stack is deployed; ``containers`` name images of the
+    training stack's repositories (or built-in algorithms) and model data in the lake, which must
+    exist too (see docs/serving.md).
     """
 
     def __init__(
@@ -44,24 +48,37 @@ class ServingStack(Stack):
                                  ) if settings.endpoints else None
         role = training.roles.role("inference")
 
-        def version_arn(served: ServedModel | ScheduledScoring) -> str:
-            group = training.registry.groups[served.model].model_package_group_name
-            return self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/{served.version}")
+        def source(model: str | None, choice: ModelChoice) -> ModelSource:
+            if choice.version is not None:
+                group = training.registry.groups[model].model_package_group_name  # type: ignore[index]
+                return ModelSource.package(self.format_arn(service="sagemaker", resource="model-package",
+                                                           resource_name=f"{group}/{choice.version}"))
+            return ModelSource.pipeline(*(ModelContainer(
+                image_uri=self._image(training, c),
+                model_data_url=lake.s3_uri(c.model_data.zone, c.model_data.key) if c.model_data else None,
+                environment=c.environment) for c in choice.containers))
 
         self.endpoints = {
             key: ModelEndpoint(
-                self, _construct_id(key), name=f"{name_prefix}-{key}", model_package_arn=version_arn(endpoint),
+                self, _construct_id(key), name=f"{name_prefix}-{key}", model=source(endpoint.model, endpoint),
+                challenger_models={n: source(endpoint.model, c) for n, c in endpoint.challengers.items()},
                 settings=endpoint, role=role, lake=lake, network=network, alerts=self.alerts,  # type: ignore[arg-type]
             )
             for key, endpoint in settings.endpoints.items()
         }
         self.batch = {
             key: BatchTransform(
-                self, f"{_construct_id(key)}Batch", name=f"{name_prefix}-{key}", model_package_arn=version_arn(scoring),
+                self, f"{_construct_id(key)}Batch", name=f"{name_prefix}-{key}", model=source(scoring.model, scoring),
                 settings=scoring, role=role, lake=lake, network=network,
             )
             for key, scoring in settings.batch.items()
         }
+
+    def _image(self, training: TrainingStack, container: ServedContainer) -> str:
+        """The URI of a platform repository's tag, or of a built-in algorithm in this region."""
+        if container.repository is not None:
+            return training.images.repositories[container.repository].repository_uri_for_tag(container.tag)
+        return builtin_image(container.algorithm, self.region, container.algorithm_version)  # type: ignore[arg-type]
 
 
 def _construct_id(key: str) -> str:

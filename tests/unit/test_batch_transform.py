@@ -13,6 +13,7 @@ from ml_platform.constructs.batch_transform import BatchTransform, TransformSett
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.serving_model import ModelSource
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/3"
@@ -26,7 +27,7 @@ def build(name="t-churn-nightly", package=PACKAGE, **settings):
     stack = Stack(app, "Serving", env=ENV)
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
-    batch = BatchTransform(stack, "Nightly", name=name, model_package_arn=package,
+    batch = BatchTransform(stack, "Nightly", name=name, model=ModelSource.package(package),
                            settings=TransformSettings.model_validate({**BASE, **settings}),
                            role=roles.role("inference"), lake=lake, network=network)
     return stack, batch, Template.from_stack(stack).to_json()["Resources"]

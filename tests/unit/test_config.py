@@ -306,13 +306,14 @@ def test_serving_endpoints_take_documented_defaults(tmp_path):
     (("ml.c5.xlarge", "ml.c5.mega"), ["serving.endpoints.churn.instance_type: instance type 'ml.c5.mega' is not offered "
                                       "by SageMaker for endpoints; e.g. ml.c5.large"]),
     (("      version: 3\n", "      version: 3\n      autoscaling: {max_rps_per_instance: 5, max_capacity: 1}\n"),
-     ["serving.endpoints.churn: canary traffic needs a fleet of at least 2 instances (initial_instance_count and "
-      "autoscaling min_capacity); with 1 the first step is the whole fleet, so use all_at_once; "
-      "initial_instance_count 2 must lie between autoscaling min_capacity 1 and max_capacity 1"]),
+     ["serving.endpoints.churn: initial_instance_count 2 must lie between autoscaling min_capacity 1 and max_capacity 1; "
+      "canary traffic needs a fleet of at least 2 instances (initial_instance_count and the scaling minimum) in every "
+      "variant, and AllTraffic may have fewer; with 1 the first step is the whole fleet, so use all_at_once"]),
     (("    churn:\n", "    churn_eu:\n"), ["serving.endpoints.churn_eu: "]),
     (("      model: churn\n", "      model: churn\n      colour: red\n"), ["serving.endpoints.churn.colour: unknown key; allowed keys: "
                                                                           "network_isolation, environment, instance_type, initial_instance_count, autoscaling, "
-                                                                          "guardrails, data_capture, model, version"]),
+                                                                          "serverless, async_inference, variant_name, weight, challengers, guardrails, "
+                                                                          "data_capture, version, containers, model"]),
 ])
 def test_serving_mistakes_name_their_key_path(tmp_path, change, expected):
     problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + SERVING.replace(*change)))
@@ -322,8 +323,7 @@ def test_serving_mistakes_name_their_key_path(tmp_path, change, expected):
 def test_serving_needs_a_training_section(tmp_path):
     text = MINIMAL.format(env="dev") + SERVING.split("serving:")[0].replace("training:", "unused:").split("unused:")[0]
     problems = problems_of(write(tmp_path, text + "serving:" + SERVING.split("serving:")[1]))
-    assert problems == ["serving.endpoints.churn.model: 'churn' is not in training.models (none)",
-                        "serving: needs training.roles.inference, the models' execution role"]
+    assert problems == ["serving: needs training.roles.inference, the models' execution role"]
 
 
 BATCH = """\

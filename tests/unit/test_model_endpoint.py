@@ -19,6 +19,7 @@ from ml_platform.constructs.endpoint_settings import (
 )
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_endpoint import ModelEndpoint
+from ml_platform.constructs.serving_model import ModelSource
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
 from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
@@ -37,7 +38,7 @@ def build(scope, package=PACKAGE, **settings):
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
     alerts = AlertTopic(stack, "Alerts", display_name="Serving")
-    endpoint = ModelEndpoint(stack, "Churn", name="t-churn", model_package_arn=package,
+    endpoint = ModelEndpoint(stack, "Churn", name="t-churn", model=ModelSource.package(package),
                              settings=EndpointSettings.model_validate(settings),
                              role=roles.role("inference"), lake=lake, network=network, alerts=alerts)
     return stack, endpoint, alerts
@@ -239,7 +240,7 @@ def test_construct_rejects_an_invalid_name_and_package_arn():
     stack = Stack(app, "Serving", env=ENV)
     group = "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/t-churn"
     with pytest.raises(ValueError) as caught:
-        ModelEndpoint(stack, "Churn", name="churn_v2", model_package_arn=group, settings=EndpointSettings.model_validate(BASE),
+        ModelEndpoint(stack, "Churn", name="churn_v2", model=ModelSource.package(group), settings=EndpointSettings.model_validate(BASE),
                       role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
                       lake=lake, network=MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2)),
                       alerts=AlertTopic(stack, "Alerts", display_name="x"))
