@@ -27,6 +27,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from ml_platform.constructs.compliance import skip_checkov
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.endpoint_scaling import (
     INSTANCES,
@@ -101,6 +102,9 @@ class ModelEndpoint(Construct):
             for index, (variant, source) in enumerate(sources.items())
         }
         self.model = self.models[settings.variant_name]
+        if settings.serverless:
+            skip_checkov(self.model, "CKV_AWS_370", "Serverless endpoints do not support network isolation (nor a "
+                         "VPC); SageMaker refuses the endpoint configuration if the model asks for it.")
         self.results_topic: sns.Topic | None = None
         self.config = sagemaker.CfnEndpointConfig(
             self, "Config",

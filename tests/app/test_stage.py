@@ -150,8 +150,21 @@ def test_serving_endpoints_serve_the_configured_registry_version(templates):
                   for a in target["ScheduledActions"]) == [
         ("cron(0 19 ? * MON-FRI *)", 2, "America/New_York"), ("cron(0 7 ? * MON-FRI *)", 3, "America/New_York")]
     dev = templates["dev"]["mlp-dev-Serving"]["Resources"]
-    assert sorted({r["Type"] for r in dev.values()} & {"AWS::SageMaker::Endpoint", "AWS::Scheduler::Schedule", "AWS::SNS::Topic"}) == [
-        "AWS::Scheduler::Schedule"]  # no endpoint, no idle cost: a nightly batch transform
+    configs = {json.dumps(r["Properties"]["ProductionVariants"][0]["ModelName"]): r["Properties"]
+               for r in dev.values() if r["Type"] == "AWS::SageMaker::EndpointConfig"}
+    models = {k: r["Properties"] for k, r in dev.items() if r["Type"] == "AWS::SageMaker::Model"}
+    by_kind = {("serverless" if "ServerlessConfig" in c["ProductionVariants"][0] else "async"): (c, models[json.loads(m)["Fn::GetAtt"][0]])
+               for m, c in configs.items()}
+    assert sorted(by_kind) == ["async", "serverless"]  # nothing billed while idle (docs/serving.md)
+    serverless, serverless_model = by_kind["serverless"]
+    assert serverless["ProductionVariants"][0]["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "VpcConfig" not in serverless_model and "DataCaptureConfig" not in serverless
+    _, async_model = by_kind["async"]
+    [container] = async_model["Containers"]
+    assert container["Image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"  # SDK's registry
+    assert json.dumps(container["ModelDataUrl"]).endswith('"/churn/models/release/model.tar.gz"]]}')
+    [target] = [r["Properties"] for r in dev.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    assert (target["MinCapacity"], target["ResourceId"]) == (0, "endpoint/mlp-dev-churn-async/variant/AllTraffic")
     [schedule] = [r["Properties"] for r in dev.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert '"TransformJobName\\":\\"mlp-dev-churn-nightly-<aws.scheduler.execution-id>' in json.dumps(schedule["Target"]["Input"])
 

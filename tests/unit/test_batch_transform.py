@@ -13,7 +13,7 @@ from ml_platform.constructs.batch_transform import BatchTransform, TransformSett
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.serving_model import ModelSource
+from ml_platform.constructs.serving_model import ModelContainer, ModelSource
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/3"
@@ -21,13 +21,13 @@ BASE = {"schedule": "cron(0 2 * * ? *)", "input": {"zone": "curated", "prefix": 
         "output": {"zone": "curated", "prefix": "churn/scores/"}, "instance_type": "ml.m5.xlarge"}
 
 
-def build(name="t-churn-nightly", package=PACKAGE, **settings):
+def build(name="t-churn-nightly", package=PACKAGE, *, model=None, **settings):
     app = App()
     lake = DataLake(Stack(app, "Lake", env=ENV), "Lake")
     stack = Stack(app, "Serving", env=ENV)
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
-    batch = BatchTransform(stack, "Nightly", name=name, model=ModelSource.package(package),
+    batch = BatchTransform(stack, "Nightly", name=name, model=model or ModelSource.package(package),
                            settings=TransformSettings.model_validate({**BASE, **settings}),
                            role=roles.role("inference"), lake=lake, network=network)
     return stack, batch, Template.from_stack(stack).to_json()["Resources"]
@@ -127,3 +127,14 @@ def test_environment_variables_reach_the_batch_model():
     _, batch, _ = build(environment={"SAGEMAKER_MODEL_SERVER_TIMEOUT": "300"})
     [container] = batch.model.containers
     assert container.environment == {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "300"}
+
+
+def test_a_batch_transform_may_run_containers_in_the_vpc():
+    image = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/churn:v7"
+    model = ModelSource.pipeline(ModelContainer(image_uri=image, model_data_url="s3://bucket-a/churn/model.tar.gz"))
+    _, _, found = build(model=model)
+    [resource] = [r["Properties"] for r in found.values() if r["Type"] == "AWS::SageMaker::Model"]
+    assert resource["Containers"] == [{"Image": image, "ModelDataUrl": "s3://bucket-a/churn/model.tar.gz"}]
+    assert resource["EnableNetworkIsolation"] is True and "VpcConfig" in resource
+    with pytest.raises(ValueError, match="BatchTransform Serving/Nightly: a model needs 1-15 containers, not 0"):
+        build(model=ModelSource.pipeline())

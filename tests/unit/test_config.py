@@ -326,6 +326,77 @@ def test_serving_needs_a_training_section(tmp_path):
     assert problems == ["serving: needs training.roles.inference, the models' execution role"]
 
 
+CONTAINERS = """\
+training:
+  repositories: {churn-inference: {}}
+  models: [churn]
+  roles: {inference: {reads: [{zone: artifacts, prefix: churn/models/}], images: [churn-inference]}}
+serving:
+  endpoints:
+    churn:
+      containers:
+        - {repository: churn-inference, tag: v1, model_data: {zone: artifacts, key: churn/models/v1/model.tar.gz}}
+        - {algorithm: xgboost, algorithm_version: "1.7-1"}
+      instance_type: ml.c5.xlarge
+"""
+
+
+def test_endpoints_may_run_containers_instead_of_a_registry_version(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + CONTAINERS))
+    endpoint = config.serving.endpoints["churn"]
+    assert endpoint.model is None and endpoint.version is None
+    assert [(c.repository, c.tag, c.algorithm) for c in endpoint.containers] == [
+        ("churn-inference", "v1", None), (None, None, "xgboost")]
+    assert endpoint.containers[0].model_data.key == "churn/models/v1/model.tar.gz"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("{algorithm: xgboost, ", "{repository: churn-inference, algorithm: xgboost, "),
+     "serving.endpoints.churn.containers[1]: give repository and tag (a platform image) or algorithm and algorithm_version"),
+    (("{algorithm: xgboost, algorithm_version: \"1.7-1\"}", "{algorithm: xgboost}"),
+     "serving.endpoints.churn.containers[1]: give repository and tag"),
+    (("      containers:\n", "      version: 2\n      containers:\n"),
+     "serving.endpoints.churn: give version (a registry model version) or containers, not both and not neither"),
+    (("      containers:\n        - {repository", "      version: 2\n      unused:\n        - {repository"),
+     "serving.endpoints.churn.unused: unknown key"),
+    (("images: [churn-inference]", "images: []"),
+     "serving.endpoints.churn.containers[0].repository: 'churn-inference' is not in training.roles.inference.images (none)"),
+    (("key: churn/models/v1/", "key: churn/raw/v1/"),
+     "serving.endpoints.churn.containers[0].model_data: artifacts/churn/raw/v1/model.tar.gz is outside what "
+     "training.roles.inference reads"),
+    (("{zone: artifacts, key: churn/models", "{zone: curated, key: churn/models"),
+     "serving.endpoints.churn.containers[0].model_data: curated/churn/models/v1/model.tar.gz is outside"),
+    (("algorithm: xgboost", "algorithm: xgbooster"),
+     "serving.endpoints.churn.containers[1].algorithm: the SageMaker SDK knows no built-in algorithm 'xgbooster'"),
+    (("\"1.7-1\"", "\"9.9\""),
+     "serving.endpoints.churn.containers[1]: the SageMaker SDK has no image of xgboost '9.9' in eu-west-1; "
+     "supported xgboost version(s): 1, "),
+    (("      instance_type", "      challengers: {b: {version: 2, weight: 1, instance_type: ml.c5.large}}\n      instance_type"),
+     "serving.endpoints.churn: give model, the registry model whose version is served"),
+    (("      instance_type", "      challengers: {b: {weight: 1, instance_type: ml.c5.large}}\n      instance_type"),
+     "serving.endpoints.churn.challengers.b: give version (a registry model version) or containers"),
+])
+def test_container_mistakes_name_their_key_path(tmp_path, change, expected):
+    text = MINIMAL.format(env="dev") + CONTAINERS.replace(*change)
+    assert change[0] in CONTAINERS
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_challengers_serve_other_versions_of_the_endpoints_model(tmp_path):
+    text = MINIMAL.format(env="dev") + SERVING.replace(
+        "      version: 3\n", "      version: 3\n      challengers: {b: {version: 4, weight: 1, instance_type: ml.c5.large}}\n")
+    challenger = load_environment(write(tmp_path, text)).serving.endpoints["churn"].challengers["b"]
+    assert (challenger.version, challenger.weight, challenger.initial_instance_count) == (4, 1, 2)
+
+
+def test_batch_transforms_may_run_containers_and_need_model_with_version(tmp_path):
+    containers = BATCH.replace("      model: churn\n      version: 2\n", "      containers: [{algorithm: xgboost, algorithm_version: \"1.7-1\"}]\n")
+    assert load_environment(write(tmp_path, MINIMAL.format(env="dev") + containers)).serving.batch["nightly"].containers
+    problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + BATCH.replace("      model: churn\n", "")))
+    assert problems == ["serving.batch.nightly: give model, the registry model whose version scores"]
+
+
 BATCH = """\
 training:
   models: [churn]

@@ -32,16 +32,22 @@ SCALED = {**BASE, "initial_instance_count": 2,
           "autoscaling": {"min_capacity": 2, "max_capacity": 6, "max_rps_per_instance": 10, "safety_factor": 0.7}}
 
 
-def build(scope, package=PACKAGE, **settings):
+def serving_parts(scope):
+    """A lake stack and a serving stack with a network, an inference role and an alert topic."""
     lake = DataLake(Stack(scope, "Lake", env=ENV), "Lake")
     stack = Stack(scope, "Serving", env=ENV)
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
     alerts = AlertTopic(stack, "Alerts", display_name="Serving")
-    endpoint = ModelEndpoint(stack, "Churn", name="t-churn", model=ModelSource.package(package),
-                             settings=EndpointSettings.model_validate(settings),
-                             role=roles.role("inference"), lake=lake, network=network, alerts=alerts)
-    return stack, endpoint, alerts
+    return stack, {"role": roles.role("inference"), "lake": lake, "network": network, "alerts": alerts}
+
+
+def build(scope, package=PACKAGE, *, model=None, challenger_models=None, **settings):
+    stack, parts = serving_parts(scope)
+    endpoint = ModelEndpoint(stack, "Churn", name="t-churn", model=model or ModelSource.package(package),
+                             challenger_models=challenger_models, settings=EndpointSettings.model_validate(settings),
+                             **parts)
+    return stack, endpoint, parts["alerts"]
 
 
 def resources(stack) -> dict[str, dict]:
