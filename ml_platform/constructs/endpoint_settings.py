@@ -215,8 +215,9 @@ class ProvisionedScalingSettings(StrictSettings):
 class ServerlessSettings(StrictSettings):
     """One serverless variant: SageMaker starts containers per request and bills per millisecond.
 
-    Serverless endpoints run outside the platform's VPC, without network isolation and without
-    data capture (SageMaker supports none of them there), on CPUs only.
+    Serverless endpoints run outside the platform's VPC, without network isolation, data capture
+    or deployment guardrails (SageMaker supports none of them there), on CPUs only: an update
+    replaces the variant at once, and the error and latency alarms only notify.
 
     :ivar memory_mb: memory per container: 1024, 2048, 3072, 4096, 5120 or 6144.
     :ivar max_concurrency: concurrent invocations before requests are throttled, 1-200. Default: 5.
@@ -340,7 +341,7 @@ class EndpointSettings(ModelOptions):
         names. Default: ``AllTraffic``.
     :ivar weight: traffic weight of that variant against ``challengers``. Default: 1.
     :ivar challengers: more instance variants by name, each serving another model. Default: none.
-    :ivar guardrails: blue/green updates with auto-rollback. Default: canary of 10%.
+    :ivar guardrails: blue/green updates with auto-rollback (not for serverless). Default: canary of 10%.
     :ivar data_capture: capture to the lake. Default: every request and response (none when
         serverless); ``null`` turns it off.
     And the :class:`ModelOptions` (``network_isolation`` defaults to False when serverless).
@@ -377,6 +378,7 @@ class EndpointSettings(ModelOptions):
             ("instance_type", self.instance_type is not None), ("autoscaling", self.autoscaling is not None),
             ("async_inference", self.async_inference is not None), ("challengers", bool(self.challengers)),
             ("data_capture", self.data_capture is not None), ("network_isolation", self.network_isolation),
+            ("guardrails", "guardrails" in self.model_fields_set),
         ) if unsupported]
         return [f"serverless endpoints do not support {', '.join(given)}; remove {'them' if len(given) > 1 else 'it'}"
                 ] if given else []

@@ -1,6 +1,7 @@
 """``ModelEndpoint``: a model served by a real-time, serverless or asynchronous endpoint.
 
-What a deployment does: changing the model (or the instance type or counts) creates a new model
+What a deployment does (real-time and asynchronous endpoints; a serverless endpoint's variant is
+replaced at once, without guardrails): changing the model (or the instance type or counts) creates a new model
 and a new endpoint configuration (neither has a fixed name, so CloudFormation replaces them) and
 updates the endpoint. SageMaker then starts a second ("green") fleet, shifts traffic to it in
 the guardrails' steps, waits ``wait_seconds`` after each step and watches the construct's two
@@ -120,7 +121,7 @@ class ModelEndpoint(Construct):
             endpoint_name=name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
             retain_all_variant_properties=settings.scales,
-            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            deployment_config=None if settings.serverless else sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
                     traffic_routing_configuration=_traffic(guard.traffic, guard.step_percent, guard.wait_seconds),
                     termination_wait_in_seconds=guard.termination_wait_seconds,
@@ -259,18 +260,21 @@ class ModelEndpoint(Construct):
             label=f"{metric} {statistic} ({function.lower()} over variants)", period=Duration.minutes(1))
 
     def _rollback_alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+        """5XX errors and p99 latency over every variant: they notify, and roll back a deployment in
+        progress (serverless endpoints have no guardrails, so there they only notify)."""
         guard = self.settings.guardrails
+        then = "; rolls back a deployment in progress" if not self.settings.serverless else ""
         alarms = [
             self._across_variants("Invocation5XXErrors", "Sum", "SUM").create_alarm(
                 self, "Errors", alarm_name=f"{self.name}-5xx-errors", threshold=guard.max_5xx_errors_per_minute,
                 evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"{self.name}: more than {guard.max_5xx_errors_per_minute} 5XX errors in a "
-                "minute; rolls back a deployment in progress"),
+                f"minute{then}"),
             self._across_variants("ModelLatency", "p99", "MAX").create_alarm(
                 self, "Latency", alarm_name=f"{self.name}-p99-latency", threshold=guard.max_p99_latency_ms * 1000,
                 evaluation_periods=2, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"{self.name}: p99 model latency above {guard.max_p99_latency_ms} ms for two "
-                "minutes; rolls back a deployment in progress"),
+                f"minutes{then}"),
         ]
         for alarm in alarms:
             alarm.add_alarm_action(actions.SnsAction(alerts.topic))

@@ -18,8 +18,7 @@ from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
 from tests.unit.test_model_endpoint import BASE, PACKAGE, build, logical_id, of_type, resources, serving_parts
 
 SERVERLESS = {"serverless": {"memory_mb": 2048, "max_concurrency": 20, "provisioned_concurrency": 2,
-                             "provisioned_scaling": {"min_capacity": 1, "max_capacity": 10, "target_utilization": 0.6}},
-              "guardrails": {"traffic": "all_at_once"}}
+                             "provisioned_scaling": {"min_capacity": 1, "max_capacity": 10, "target_utilization": 0.6}}}
 ASYNC = {**BASE, "initial_instance_count": 1, "guardrails": {"traffic": "all_at_once"},
          "async_inference": {"input": {"zone": "curated", "prefix": "churn/requests/"},
                              "output": {"zone": "curated", "prefix": "churn/responses/"},
@@ -82,12 +81,14 @@ def test_serverless_provisioned_concurrency_tracks_its_utilization(serverless):
         "TargetValue": 0.6}
     [endpoint] = of_type(found, "AWS::SageMaker::Endpoint")
     assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+    assert "DeploymentConfig" not in endpoint["Properties"]  # SageMaker has no guardrails for serverless
 
 
 def test_serverless_has_no_instance_alarms_shows_cold_starts_and_grants_sync_invoke_only(serverless):
     stack, endpoint, found = serverless
     namespaces = sorted(a["Properties"]["Namespace"] for a in of_type(found, "AWS::CloudWatch::Alarm"))
-    assert namespaces == ["AWS/SageMaker", "AWS/SageMaker"]  # the two rollback alarms
+    assert namespaces == ["AWS/SageMaker", "AWS/SageMaker"]  # errors and latency, which only notify here
+    assert all("rolls back" not in a["Properties"]["AlarmDescription"] for a in of_type(found, "AWS::CloudWatch::Alarm"))
     body = json.dumps(of_type(found, "AWS::CloudWatch::Dashboard")[0]["Properties"]["DashboardBody"])
     assert "ModelSetupTime" in body and "CPUUtilization" not in body
     client = iam.Role(stack, "Client", assumed_by=iam.AccountRootPrincipal())
@@ -296,6 +297,8 @@ def test_model_source_errors(source, message):
      "serverless endpoints do not support data_capture, network_isolation; remove them"),
     ({"serverless": {"memory_mb": 1024}, "challengers": {"b": AB["challengers"]["challenger"]}},
      "serverless endpoints do not support challengers"),
+    ({"serverless": {"memory_mb": 1024}, "guardrails": {"traffic": "all_at_once"}},
+     "serverless endpoints do not support guardrails; remove it"),
     ({}, "give instance_type \\(instances\\) or serverless"),
     ({**ASYNC, "autoscaling": {"min_capacity": 1, "max_capacity": 2, "max_rps_per_instance": 5}},
      "an asynchronous endpoint scales on its backlog \\(async_inference.scaling\\); remove autoscaling"),
