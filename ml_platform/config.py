@@ -25,6 +25,7 @@ from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
+from ml_platform.monitoring_settings import MonitoringSection
 from ml_platform.serving_settings import ServingSettings
 from ml_platform.training_settings import TrainingSettings
 
@@ -143,6 +144,7 @@ class EnvironmentConfig(StrictSettings):
     data_catalog: DataCatalogSettings | None = None
     training: TrainingSettings | None = None
     serving: ServingSettings | None = None
+    monitoring: MonitoringSection | None = None
 
     def cross_section_problems(self) -> list[str]:
         """``<key path>: <problem>`` for each rule that spans sections (checked after each section)."""
@@ -152,6 +154,8 @@ class EnvironmentConfig(StrictSettings):
                             f"name (got {self.tags.environment!r})")
         if self.serving is not None:
             problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
+        if self.monitoring is not None:
+            problems += self.monitoring.problems_with(self.serving, self.training)
         return problems
 
     def stack_name(self, stack: str) -> str:

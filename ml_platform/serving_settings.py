@@ -20,6 +20,7 @@ from ml_platform.constructs.endpoint_settings import (
     VariantName,
 )
 from ml_platform.constructs.pipeline_alerts import AlertSettings
+from ml_platform.constructs.sagemaker_roles import LakeObject
 from ml_platform.constructs.serving_model import MAX_CONTAINERS
 from ml_platform.constructs.training_pipeline import builtin_image
 from ml_platform.constructs.validation import StrictSettings
@@ -27,16 +28,6 @@ from ml_platform.training_settings import ModelName, RepositoryName, TrainingSet
 
 #: Endpoint names are ``<prefix>-<env>-<key>``; SageMaker allows 63 characters.
 EndpointKey = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")]
-ObjectKey = Annotated[str, Field(pattern=r"^[^/\s][^\s]{0,1023}$")]
-
-
-class LakeObject(StrictSettings):
-    """One object of the lake, e.g. ``{zone: artifacts, key: churn/models/v7/model.tar.gz}``."""
-
-    zone: Annotated[str, Field(pattern=r"^(raw|processed|curated|artifacts)$")]
-    key: ObjectKey
-
-
 class ServedContainer(StrictSettings):
     """One container: an image of a platform repository (``repository`` and ``tag``) or of a
     built-in algorithm (``algorithm`` and ``algorithm_version``, resolved for the region by the

@@ -46,6 +46,13 @@ class LakeLocation(StrictSettings):
     prefix: Annotated[str, AfterValidator(check_prefix)] = ""
 
 
+class LakeObject(StrictSettings):
+    """One object of the lake, e.g. ``{zone: artifacts, key: churn/models/v7/model.tar.gz}``."""
+
+    zone: Literal["raw", "processed", "curated", "artifacts"]
+    key: Annotated[str, Field(pattern=r"^[^/\s][^\s]{0,1023}$")]
+
+
 class RoleSettings(StrictSettings):
     """What one activity's role may touch.
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
+from ml_platform.stacks.monitoring_stack import MonitoringStack
 from ml_platform.stacks.network_stack import NetworkStack
 from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
@@ -74,6 +75,21 @@ class PlatformStage(Stage):
                 network=self.network.network,
                 training=self.training,
             )
+        self.monitoring: MonitoringStack | None = None
+        if config.monitoring is not None:
+            assert self.training is not None and self.serving is not None  # the configuration requires them
+            self.monitoring = MonitoringStack(
+                self,
+                "Monitoring",
+                **self._stack_props("Monitoring", "model monitoring"),
+                settings=config.monitoring,
+                serving=config.serving,  # type: ignore[arg-type]
+                name_prefix=f"{config.prefix}-{config.name}",
+                lake=self.data_lake.lake,
+                network=self.network.network,
+                training=self.training,
+            )
+            self.monitoring.add_dependency(self.serving, "the monitored endpoints must exist")
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:
         """Name, description, protection and data-deletion setting every stack of the stage takes."""

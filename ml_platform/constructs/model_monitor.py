@@ -1,0 +1,341 @@
+"""``ModelMonitor``: Model Monitor schedules for one endpoint, their baselines check, alarms and events.
+
+Each enabled type (data quality, model quality, bias, explainability) is a job definition plus a
+monitoring schedule named ``<endpoint>-<type>``. Jobs run as the monitoring execution role in the
+platform's subnets with network isolation and inter-container encryption, the lake key on
+volumes and reports. Data and model quality run the region's Model Monitor analyzer image, bias
+and explainability the region's Clarify image, both resolved with the SageMaker SDK; their
+Clarify analysis configuration is generated from the typed settings and shipped as an asset.
+The schedules depend on a :class:`BaselineCheck`, so a deploy fails instead of scheduling
+executions against baselines that do not exist.
+
+Notifications: executions that fail or complete with violations are routed by EventBridge to the
+alert topic (and, with ``retrain_on_violations``, start the model's training pipeline); CloudWatch
+alarms watch the drift and quality metrics the settings name.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import jsii
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ml_platform.constructs.baseline_check import BaselineCheck
+from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.monitor_settings import (
+    Bias,
+    DataQuality,
+    Explainability,
+    ModelQuality,
+    MonitorJob,
+    MonitorSettings,
+    interval_hours,
+)
+from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.validation import check_problems
+
+#: Monitoring type (settings name) -> (schedule's MonitoringType, name suffix, SDK image family).
+TYPES = {
+    "data_quality": ("DataQuality", "data-quality", "model-monitor"),
+    "model_quality": ("ModelQuality", "model-quality", "model-monitor"),
+    "bias": ("ModelBias", "bias", "clarify"),
+    "explainability": ("ModelExplainability", "explainability", "clarify"),
+}
+#: CloudWatch namespaces Model Monitor publishes endpoint metrics to.
+DATA_METRICS = "aws/sagemaker/Endpoints/data-metrics"
+MODEL_METRICS = "aws/sagemaker/Endpoints/model-metrics"
+LOCAL_INPUT = "/opt/ml/processing/input/endpoint"
+LOCAL_OUTPUT = "/opt/ml/processing/output"
+
+
+@functools.cache
+def monitor_image(family: str, region: str) -> str:
+    """The region's ``model-monitor`` (analyzer) or ``clarify`` image URI from the SageMaker SDK's
+    registry; a ``ValueError`` naming the region if the SDK does not list it."""
+    from sagemaker.core import image_uris  # heavy: imported only when a monitor needs it
+
+    try:
+        return image_uris.retrieve(family, region)
+    except ValueError:
+        raise ValueError(f"the SageMaker SDK lists no {family} image in region {region!r}; Model Monitor "
+                         "cannot run there (or the pinned sagemaker-core is older than the region)") from None
+
+
+@jsii.implements(events.IRuleTarget)
+class _StartPipeline:
+    """An EventBridge target that starts a SageMaker pipeline (by ARN) as ``role``."""
+
+    def __init__(self, pipeline_arn: str, role: iam.IRole) -> None:
+        self.pipeline_arn, self.role = pipeline_arn, role
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.pipeline_arn, role=self.role)
+
+
+class ModelMonitor(Construct):
+    """Monitoring schedules of the endpoint ``endpoint_name`` for the types ``settings`` enables.
+
+    :param endpoint_name: the monitored endpoint; it must capture its data to ``capture_prefix``.
+    :param capture_prefix: the raw-zone prefix the endpoint captures to (``<prefix><endpoint>/``).
+    :param settings: see :class:`MonitorSettings`.
+    :param role: the monitoring execution role; the construct grants it the capture, ground truth,
+        baselines and its reports location.
+    :param lake: where baselines, ground truth, captured data and reports are; its key encrypts
+        volumes and reports.
+    :param network: subnets and security group of the jobs (and of the baseline check).
+    :param alerts: topic of violations, failed executions and alarms; its key encrypts the
+        baseline check's logs.
+    :param pipeline_name: the training pipeline started on violations with
+        ``retrain_on_violations``. Default: none.
+    :param removal_policy: of the baseline check's log group. Default: RETAIN.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        capture_prefix: str,
+        settings: MonitorSettings,
+        role: iam.IRole,
+        lake: DataLake,
+        network: MlNetwork,
+        alerts: AlertTopic,
+        pipeline_name: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        too_long = [f"{endpoint_name}-{TYPES[t][1]}" for t in settings.jobs() if len(f"{endpoint_name}-{TYPES[t][1]}") > 63]
+        problems = [f"schedule name {n!r} is longer than 63 characters; use a shorter endpoint name" for n in too_long]
+        if settings.retrain_on_violations and pipeline_name is None:
+            problems.append("retrain_on_violations needs pipeline_name, the training pipeline to start")
+        if not stack.region or stack.region.startswith("${"):
+            problems.append("the stack needs an explicit region to resolve the monitoring images")
+        check_problems(f"ModelMonitor {self.node.path}", problems)
+        self.endpoint_name, self.settings, self._lake, self._role = endpoint_name, settings, lake, role
+        self._network, self._key = network, lake.encryption_key.key_arn
+        lake.grant_read(role, Zone.RAW, capture_prefix)
+        self.reports_prefix = f"{settings.reports.prefix}{endpoint_name}/"
+        lake.grant_write(role, settings.reports.zone, self.reports_prefix)
+        baselines = [o for job in settings.jobs().values()
+                     for o in (job.constraints, *([job.statistics] if isinstance(job, DataQuality) else []))]
+        self.baseline_check = BaselineCheck(self, "Baselines", lake=lake, objects=baselines, network=network,
+                                            logs_key=alerts.key, removal_policy=removal_policy)
+        for obj in baselines:
+            lake.grant_read(role, obj.zone, obj.key.rpartition("/")[0] + "/" if "/" in obj.key else "")
+        self.job_definitions: dict[str, Construct] = {}
+        self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
+        for kind, job in settings.jobs().items():
+            definition = getattr(self, f"_{kind}")(job)
+            if isinstance(role, Construct):
+                definition.node.add_dependency(role)  # the role's policy exists before SageMaker checks it
+            monitoring_type, suffix, _ = TYPES[kind]
+            schedule = sagemaker.CfnMonitoringSchedule(
+                self, f"{_title(kind)}Schedule", monitoring_schedule_name=f"{endpoint_name}-{suffix}",
+                endpoint_name=endpoint_name,
+                monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                    # Job definitions have no name attribute: the name is what follows '/' in the ARN.
+                    monitoring_job_definition_name=Fn.select(1, Fn.split("/", definition.attr_job_definition_arn)),
+                    monitoring_type=monitoring_type,
+                    schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(schedule_expression=job.cron),
+                ),
+            )
+            schedule.node.add_dependency(self.baseline_check.resource)
+            self.job_definitions[kind], self.schedules[kind] = definition, schedule
+        self.alarms = self._alarms(alerts)
+        self.rules = self._events(alerts, pipeline_name)
+
+    # -- job definitions -----------------------------------------------------------------------
+
+    def _data_quality(self, job: DataQuality) -> sagemaker.CfnDataQualityJobDefinition:
+        cls = sagemaker.CfnDataQualityJobDefinition
+        return cls(
+            self, "DataQuality", role_arn=self._role.role_arn,
+            data_quality_app_specification=cls.DataQualityAppSpecificationProperty(
+                image_uri=self._image("data_quality"), environment={"publish_cloudwatch_metrics": "Enabled"}),
+            data_quality_baseline_config=cls.DataQualityBaselineConfigProperty(
+                constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints)),
+                statistics_resource=cls.StatisticsResourceProperty(s3_uri=self._uri(job.statistics))),
+            data_quality_job_input=cls.DataQualityJobInputProperty(endpoint_input=cls.EndpointInputProperty(
+                endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT)),
+            data_quality_job_output_config=self._output(cls, "data_quality"),
+            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
+            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
+        )
+
+    def _model_quality(self, job: ModelQuality) -> sagemaker.CfnModelQualityJobDefinition:
+        cls = sagemaker.CfnModelQualityJobDefinition
+        self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
+        return cls(
+            self, "ModelQuality", role_arn=self._role.role_arn,
+            model_quality_app_specification=cls.ModelQualityAppSpecificationProperty(
+                image_uri=self._image("model_quality"), problem_type=job.problem_type,
+                environment={"publish_cloudwatch_metrics": "Enabled"}),
+            model_quality_baseline_config=cls.ModelQualityBaselineConfigProperty(
+                constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints))),
+            model_quality_job_input=cls.ModelQualityJobInputProperty(
+                endpoint_input=cls.EndpointInputProperty(
+                    endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT,
+                    inference_attribute=job.inference_attribute, probability_attribute=job.probability_attribute,
+                    probability_threshold_attribute=job.probability_threshold),
+                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
+                    s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
+            model_quality_job_output_config=self._output(cls, "model_quality"),
+            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
+            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
+        )
+
+    def _bias(self, job: Bias) -> sagemaker.CfnModelBiasJobDefinition:
+        cls = sagemaker.CfnModelBiasJobDefinition
+        self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
+        return cls(
+            self, "Bias", role_arn=self._role.role_arn,
+            model_bias_app_specification=cls.ModelBiasAppSpecificationProperty(
+                image_uri=self._image("bias"), config_uri=self._analysis_config("bias", job.analysis_config()),
+                environment={"publish_cloudwatch_metrics": "Enabled"}),
+            model_bias_baseline_config=cls.ModelBiasBaselineConfigProperty(
+                constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints))),
+            model_bias_job_input=cls.ModelBiasJobInputProperty(
+                endpoint_input=cls.EndpointInputProperty(endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT),
+                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
+                    s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
+            model_bias_job_output_config=self._output(cls, "bias"),
+            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
+            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
+        )
+
+    def _explainability(self, job: Explainability) -> sagemaker.CfnModelExplainabilityJobDefinition:
+        cls = sagemaker.CfnModelExplainabilityJobDefinition
+        return cls(
+            self, "Explainability", role_arn=self._role.role_arn,
+            model_explainability_app_specification=cls.ModelExplainabilityAppSpecificationProperty(
+                image_uri=self._image("explainability"),
+                config_uri=self._analysis_config("explainability", job.analysis_config()),
+                environment={"publish_cloudwatch_metrics": "Enabled"}),
+            model_explainability_baseline_config=cls.ModelExplainabilityBaselineConfigProperty(
+                constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints))),
+            model_explainability_job_input=cls.ModelExplainabilityJobInputProperty(
+                endpoint_input=cls.EndpointInputProperty(endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT)),
+            model_explainability_job_output_config=self._output(cls, "explainability"),
+            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
+            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
+        )
+
+    # -- shared parts --------------------------------------------------------------------------
+
+    def _image(self, kind: str) -> str:
+        return monitor_image(TYPES[kind][2], Stack.of(self).region)
+
+    def _uri(self, obj) -> str:
+        return self._lake.s3_uri(obj.zone, obj.key)
+
+    def _output(self, cls, kind: str):
+        return cls.MonitoringOutputConfigProperty(kms_key_id=self._key, monitoring_outputs=[cls.MonitoringOutputProperty(
+            s3_output=cls.S3OutputProperty(
+                local_path=LOCAL_OUTPUT, s3_upload_mode="EndOfJob",
+                s3_uri=self._lake.s3_uri(self.settings.reports.zone, f"{self.reports_prefix}{TYPES[kind][1]}/")))])
+
+    def _resources(self, cls, job: MonitorJob):
+        return cls.MonitoringResourcesProperty(cluster_config=cls.ClusterConfigProperty(
+            instance_count=job.instance_count, instance_type=job.instance_type,
+            volume_size_in_gb=job.volume_size_gb, volume_kms_key_id=self._key))
+
+    def _network_config(self, cls):
+        network = self._network
+        return cls.NetworkConfigProperty(
+            enable_inter_container_traffic_encryption=True, enable_network_isolation=True,
+            vpc_config=cls.VpcConfigProperty(security_group_ids=[network.job_security_group.security_group_id],
+                                             subnets=[s.subnet_id for s in network.vpc.isolated_subnets]))
+
+    def _analysis_config(self, kind: str, config: dict) -> str:
+        """``config`` written to a file named after its content, shipped as an asset the role reads."""
+        text = json.dumps(config, indent=2, sort_keys=True)
+        folder = Path(tempfile.gettempdir()) / "ml-platform-clarify"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+        if not path.exists():
+            path.write_text(text)
+        asset = s3_assets.Asset(self, f"{_title(kind)}AnalysisConfig", path=str(path))
+        # That one object, not the asset bucket (an asset grant would read every asset of the account).
+        self._role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]))
+        return asset.s3_object_url
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def _alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+        """Drift and quality metrics the settings name, one alarm each, to the alert topic."""
+        found = []
+        data, quality = self.settings.data_quality, self.settings.model_quality
+        if data is not None:
+            for feature, threshold in data.drift_alarms.items():
+                found.append(self._metric_alarm(
+                    f"Drift{len(found)}", DATA_METRICS, f"feature_baseline_drift_{feature}", "data_quality",
+                    threshold, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, "Maximum",
+                    f"baseline drift of feature {feature} above {threshold}"))
+        if quality is not None:
+            for metric, bound in quality.metric_alarms.items():
+                below = bound.below is not None
+                found.append(self._metric_alarm(
+                    f"Quality{len(found)}", MODEL_METRICS, metric, "model_quality",
+                    bound.below if below else bound.above,
+                    cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if below
+                    else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    "Minimum" if below else "Maximum",
+                    f"{metric} {'below' if below else 'above'} {bound.below if below else bound.above}"))
+        for alarm in found:
+            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
+        return found
+
+    def _metric_alarm(self, construct_id: str, namespace: str, metric: str, kind: str, threshold: float,
+                      comparison: cloudwatch.ComparisonOperator, statistic: str, what: str) -> cloudwatch.Alarm:
+        job = self.settings.jobs()[kind]
+        return cloudwatch.Metric(
+            namespace=namespace, metric_name=metric, statistic=statistic,
+            period=Duration.hours(interval_hours(job.cron)),
+            dimensions_map={"Endpoint": self.endpoint_name, "MonitoringSchedule": f"{self.endpoint_name}-{TYPES[kind][1]}"},
+        ).create_alarm(self, construct_id, threshold=threshold, comparison_operator=comparison, evaluation_periods=1,
+                       treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                       alarm_description=f"{self.endpoint_name} ({TYPES[kind][1]} monitor): {what}")
+
+    def _events(self, alerts: AlertTopic, pipeline_name: str | None) -> list[events.Rule]:
+        """Executions of these schedules that fail, or complete with violations."""
+        arns = [s.attr_monitoring_schedule_arn for s in self.schedules.values()]
+        base = {"source": ["aws.sagemaker"], "detail_type": ["SageMaker Processing Job State Change"]}
+        failed = alerts.route(
+            f"{self.node.id}Failed", f"A monitoring execution of {self.endpoint_name} failed",
+            events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Failed"]}))
+        violations = alerts.route(
+            f"{self.node.id}Violations", f"A monitoring execution of {self.endpoint_name} found violations",
+            events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Completed"],
+                                                "ExitMessage": [{"prefix": "CompletedWithViolations"}]}))
+        if self.settings.retrain_on_violations and pipeline_name is not None:
+            pipeline_arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline",
+                                                     resource_name=pipeline_name.lower())
+            self.retrain_role = ManagedPolicyRole.for_service(
+                self, "RetrainRole", service="events.amazonaws.com",
+                description=f"Starts the training pipeline {pipeline_name} when {self.endpoint_name} drifts")
+            self.retrain_role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
+            violations.add_target(_StartPipeline(pipeline_arn, self.retrain_role))
+        return [failed, violations]
+
+
+def _title(kind: str) -> str:
+    return "".join(p.title() for p in kind.split("_"))

@@ -1,0 +1,1 @@
+"""Fails a deploy while Model Monitor baselines are missing (CloudFormation custom resource)."""

@@ -1,0 +1,63 @@
+"""The stack that monitors serving endpoints: one :class:`ModelMonitor` per ``monitoring`` endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.model_monitor import ModelMonitor
+from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.monitoring_settings import MonitoringSection
+from ml_platform.serving_settings import ServingSettings
+from ml_platform.stacks.training_stack import TrainingStack
+
+
+class MonitoringStack(Stack):
+    """Model Monitor schedules of the endpoints ``<name_prefix>-<key>`` as the training stack's
+    monitoring role, with violations, failed executions and alarms on an :class:`AlertTopic`.
+
+    Deploy it after the Serving stack (the endpoints must exist) and after the baselines are in
+    the lake (the deploy fails otherwise; see docs/monitoring.md).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: MonitoringSection,
+        serving: ServingSettings,
+        name_prefix: str,
+        lake: DataLake,
+        network: MlNetwork,
+        training: TrainingStack,
+        allow_data_deletion: bool,
+        **stack_props: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **stack_props)
+        removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        self.key = kms.Key(self, "Key", description="Encrypts monitoring notifications and the baseline check's logs",
+                           enable_key_rotation=True, removal_policy=removal)
+        allow_cloudwatch_logs(self.key)
+        self.alerts = AlertTopic(self, "Alerts", display_name="Model Monitor", settings=settings.alerts, key=self.key,
+                                 removal_policy=removal)
+        role = training.roles.role("monitoring")
+        self.monitors = {}
+        for key, monitor in settings.endpoints.items():
+            endpoint = serving.endpoints[key]
+            name = f"{name_prefix}-{key}"
+            pipeline = training.pipelines.get(endpoint.model) if monitor.retrain_on_violations else None
+            self.monitors[key] = ModelMonitor(
+                self, "".join(p.title() for p in key.split("-")), endpoint_name=name,
+                capture_prefix=f"{endpoint.data_capture.prefix}{name}/",  # type: ignore[union-attr]
+                settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts,
+                pipeline_name=f"{name_prefix}-{endpoint.model}" if pipeline is not None else None,
+                removal_policy=removal,
+            )

@@ -1,0 +1,78 @@
+"""The baseline check against moto's S3: it answers CloudFormation SUCCESS only when every baseline exists."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ml_platform.lambdas.baseline_check import handler
+
+URL = "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/stack?sig=x"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="lake-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        client.put_object(Bucket="lake-artifacts", Key="churn/monitoring/baselines/constraints.json", Body=b"{}")
+        yield client
+
+
+def event(request_type: str, *objects: str) -> dict:
+    return {"RequestType": request_type, "ResponseURL": URL, "StackId": "arn:aws:cloudformation:eu-west-1:1:stack/s/1",
+            "RequestId": "r-1", "LogicalResourceId": "Baselines", "ResourceType": "Custom::MonitoringBaselines",
+            "ResourceProperties": {"ServiceToken": "arn", "Objects": list(objects)}}
+
+
+class Recorder:
+    """Stands in for ``urlopen``: keeps each request CloudFormation would receive."""
+
+    def __init__(self):
+        self.requests = []
+
+    def __call__(self, request, timeout):
+        self.requests.append((request.get_method(), request.full_url, json.loads(request.data), timeout))
+        return nullcontext()
+
+
+EXISTS = "s3://lake-artifacts/churn/monitoring/baselines/constraints.json"
+MISSING = "s3://lake-artifacts/churn/monitoring/baselines/statistics.json"
+
+
+def test_existing_baselines_answer_success_at_the_response_url(s3):
+    sent = Recorder()
+    assert handler.on_event(event("Create", EXISTS), None, s3=s3, urlopen=sent) == "SUCCESS"
+    [(method, url, body, timeout)] = sent.requests
+    assert (method, url, timeout) == ("PUT", URL, 30)
+    assert body == {"Status": "SUCCESS", "Reason": "every baseline exists", "PhysicalResourceId": "Baselines",
+                    "StackId": "arn:aws:cloudformation:eu-west-1:1:stack/s/1", "RequestId": "r-1",
+                    "LogicalResourceId": "Baselines"}
+
+
+def test_a_missing_baseline_fails_the_deploy_and_names_it(s3):
+    sent = Recorder()
+    assert handler.on_event(event("Update", EXISTS, MISSING), None, s3=s3, urlopen=sent) == "FAILED"
+    reason = sent.requests[0][2]["Reason"]
+    assert reason == (f"Model Monitor baselines do not exist yet: {MISSING}; create them, then deploy again "
+                      "(docs/monitoring.md)")
+
+
+def test_a_missing_bucket_or_other_error_fails_with_the_error_instead_of_hanging(s3):
+    sent = Recorder()
+    assert handler.on_event(event("Create", "s3://no-such-bucket/x.json"), None, s3=s3, urlopen=sent) == "FAILED"
+    assert sent.requests[0][2]["Reason"].startswith("NoSuchBucket: An error occurred (NoSuchBucket)")
+
+
+def test_delete_always_succeeds_and_keeps_the_physical_id(s3):
+    sent = Recorder()
+    request = {**event("Delete", MISSING), "PhysicalResourceId": "Baselines-1"}
+    assert handler.on_event(request, None, s3=s3, urlopen=sent) == "SUCCESS"
+    assert sent.requests[0][2]["PhysicalResourceId"] == "Baselines-1"
