@@ -178,3 +178,14 @@ def test_serving_alerts_email_the_configured_addresses(tmp_path):
     assert len(subscriptions) == 1
     topic = serving.resolve(serving.alerts.topic.topic_arn)
     assert serving.resolve(subscriptions[0].node.default_child.topic_arn) == topic
+
+
+def test_prod_monitors_every_type_once_its_endpoint_is_deployed(assembly, templates):
+    """prod runs all four Model Monitor types on its endpoint; the stack deploys after Serving."""
+    monitoring = templates["prod"]["mlp-prod-Monitoring"]["Resources"]
+    schedules = sorted((r["Properties"]["MonitoringScheduleConfig"]["MonitoringType"], r["Properties"]["EndpointName"])
+                       for r in monitoring.values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule")
+    assert schedules == [(t, "mlp-prod-churn") for t in ("DataQuality", "ModelBias", "ModelExplainability", "ModelQuality")]
+    stacks = _manifest_stacks(assembly, "prod")
+    assert any("Serving" in d for d in stacks["mlp-prod-Monitoring"]["dependencies"])
+    assert "mlp-staging-Monitoring" not in templates["staging"] and "mlp-dev-Monitoring" not in templates["dev"]

@@ -445,3 +445,53 @@ def test_endpoint_names_longer_than_sagemaker_allows_are_refused(tmp_path):
     problems = problems_of(write(tmp_path, text, name="integrationtest1.yaml"))
     assert problems == [f"serving.endpoints.{key}: endpoint name 'acme-ml-platfor-integrationtest1-{key}' is longer "
                         "than 63 characters; use a shorter key"]
+
+
+MONITORING = SERVING.replace("roles: {inference: {}}", "roles: {inference: {}, monitoring: {}}") + """\
+monitoring:
+  endpoints:
+    churn:
+      reports: {zone: artifacts, prefix: churn/reports/}
+      data_quality:
+        statistics: {zone: artifacts, key: churn/baselines/statistics.json}
+        constraints: {zone: artifacts, key: churn/baselines/constraints.json}
+"""
+MODEL_QUALITY = """\
+      model_quality:
+        problem_type: Regression
+        inference_attribute: "0"
+        ground_truth: {zone: curated, prefix: churn/ground-truth/}
+        constraints: {zone: artifacts, key: churn/baselines/quality.json}
+"""
+
+
+def test_monitoring_section_loads_with_its_defaults(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + MONITORING))
+    monitor = config.monitoring.endpoints["churn"]
+    assert list(monitor.jobs()) == ["data_quality"] and monitor.data_quality.schedule == "daily"
+    assert config.monitoring.alerts.emails == ()
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("monitoring:\n  endpoints:\n    churn:", "monitoring:\n  endpoints:\n    fraud:"),
+     "monitoring.endpoints.fraud: 'fraud' is not in serving.endpoints (churn)"),
+    (("roles: {inference: {}, monitoring: {}}", "roles: {inference: {}}"),
+     "monitoring: needs training.roles.monitoring, the monitoring jobs' execution role"),
+    (("      instance_type: ml.c5.xlarge\n", "      instance_type: ml.c5.xlarge\n      data_capture: null\n"),
+     "monitoring.endpoints.churn: needs serving.endpoints.churn.data_capture"),
+    (("      instance_type: ml.c5.xlarge\n", "      serverless: {memory_mb: 2048}\n"),
+     "monitoring.endpoints.churn: serverless endpoints capture no data, so Model Monitor cannot watch them"),
+    (("      instance_type: ml.c5.xlarge\n", "      instance_type: ml.c5.xlarge\n      data_capture: {capture: [input]}\n"),
+     "monitoring.endpoints.churn.model_quality: needs serving.endpoints.churn.data_capture.capture to include output"),
+    (("      reports:", "      retrain_on_violations: true\n      reports:"),
+     "monitoring.endpoints.churn.retrain_on_violations: needs a training pipeline of model 'churn' (training.pipelines)"),
+    (("      data_quality:\n", "      data_quality:\n        schedule: weekly\n"),
+     "monitoring.endpoints.churn.data_quality.schedule: schedule 'weekly' is not one Model Monitor runs"),
+    (("  endpoints:\n    churn:\n      reports", "  endpoints: {}\n  unused:\n    churn:\n      reports"),
+     "monitoring.endpoints: "),
+])
+def test_monitoring_mistakes_name_their_key_path(tmp_path, change, expected):
+    text = MONITORING + MODEL_QUALITY
+    assert change[0] in text
+    problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + text.replace(*change, 1)))
+    assert problems and problems[0].startswith(expected), problems

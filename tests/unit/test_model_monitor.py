@@ -1,0 +1,336 @@
+"""ModelMonitor: job definitions, schedules, baseline check, images, alarms and events; its settings' rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack, Stage
+from aws_cdk.assertions import Template
+from pydantic import ValidationError
+
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.model_monitor import ModelMonitor, monitor_image
+from ml_platform.constructs.monitor_settings import MonitorSettings, interval_hours, monitoring_cron
+from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
+from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
+
+ENV = {"account": "111111111111", "region": "eu-west-1"}
+B = "churn/monitoring/baselines/"
+GROUND_TRUTH = {"zone": "curated", "prefix": "churn/ground-truth/"}
+DATA_QUALITY = {"statistics": {"zone": "artifacts", "key": B + "statistics.json"},
+                "constraints": {"zone": "artifacts", "key": B + "constraints.json"}}
+MINIMAL = {"reports": {"zone": "artifacts", "prefix": "churn/reports/"}, "data_quality": DATA_QUALITY}
+MODEL_QUALITY = {"schedule": "every 6 hours", "problem_type": "BinaryClassification", "inference_attribute": "0",
+                 "probability_attribute": "0", "probability_threshold": 0.6, "ground_truth": GROUND_TRUTH,
+                 "constraints": {"zone": "artifacts", "key": B + "quality.json"}, "metric_alarms": {"auc": {"below": 0.75}}}
+BIAS = {"ground_truth": GROUND_TRUTH, "headers": ["age", "amount", "churned"], "label": "churned",
+        "positive_label_values": [1], "facets": [{"column": "age", "values": [65]}, {"column": "amount"}],
+        "constraints": {"zone": "artifacts", "key": B + "bias.json"}, "probability_threshold": 0.7}
+EXPLAINABILITY = {"headers": ["age", "amount"], "shap_baseline": [[45, 120.5]], "num_samples": 50,
+                  "agg_method": "median", "constraints": {"zone": "artifacts", "key": B + "shap.json"}}
+EVERY = {**MINIMAL, "retrain_on_violations": True,
+         "data_quality": {**DATA_QUALITY, "schedule": "hourly", "drift_alarms": {"amount": 0.2}},
+         "model_quality": MODEL_QUALITY, "bias": BIAS, "explainability": EXPLAINABILITY}
+
+
+def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV):
+    lake = DataLake(Stack(scope, "Lake", env=env), "Lake")
+    stack = Stack(scope, "Monitoring", env=env)
+    network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
+    roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"monitoring": RoleSettings()}, network=network)
+    from aws_cdk import aws_kms as kms
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    allow_cloudwatch_logs(key)
+    alerts = AlertTopic(stack, "Alerts", display_name="Monitoring", key=key)
+    monitor = ModelMonitor(stack, "Churn", endpoint_name=endpoint_name, capture_prefix=f"data-capture/{endpoint_name}/",
+                           settings=MonitorSettings.model_validate(settings), role=roles.role("monitoring"), lake=lake,
+                           network=network, alerts=alerts, pipeline_name=pipeline_name)
+    return stack, monitor, alerts
+
+
+def resources(stack) -> dict[str, dict]:
+    return Template.from_stack(stack).to_json()["Resources"]
+
+
+def of_type(found, kind):
+    return [r for r in found.values() if r["Type"] == kind]
+
+
+@pytest.fixture(scope="module")
+def minimal():
+    stack, monitor, alerts = build(App(), MINIMAL)
+    return stack, monitor, alerts, resources(stack)
+
+
+@pytest.fixture(scope="module")
+def every():
+    stack, monitor, alerts = build(App(), EVERY)
+    return stack, monitor, alerts, resources(stack)
+
+
+def test_data_quality_job_runs_isolated_encrypted_in_the_vpc_with_the_sdk_image(minimal):
+    stack, monitor, _, found = minimal
+    [job] = of_type(found, "AWS::SageMaker::DataQualityJobDefinition")
+    props = job["Properties"]
+    assert props["DataQualityAppSpecification"] == {"ImageUri": monitor_image("model-monitor", "eu-west-1"),
+                                                    "Environment": {"publish_cloudwatch_metrics": "Enabled"}}
+    network = props["NetworkConfig"]
+    assert network["EnableNetworkIsolation"] is True and network["EnableInterContainerTrafficEncryption"] is True
+    assert len(network["VpcConfig"]["Subnets"]) == 2 and len(network["VpcConfig"]["SecurityGroupIds"]) == 1
+    cluster = props["JobResources"]["ClusterConfig"]
+    assert (cluster["InstanceType"], cluster["InstanceCount"], cluster["VolumeSizeInGB"]) == ("ml.m5.xlarge", 1, 30)
+    assert "LakeKey" in json.dumps(cluster["VolumeKmsKeyId"])
+    output = props["DataQualityJobOutputConfig"]
+    assert output["KmsKeyId"] == cluster["VolumeKmsKeyId"]
+    assert json.dumps(output["MonitoringOutputs"][0]["S3Output"]["S3Uri"]).endswith('"/churn/reports/t-churn/data-quality/"]]}')
+    assert props["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+    assert props["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "t-churn"
+    baseline = json.dumps(props["DataQualityBaselineConfig"])
+    assert B + "constraints.json" in baseline and B + "statistics.json" in baseline
+    assert "JobDefinitionName" not in props  # replaced on change, like endpoint configurations
+
+
+def test_schedule_is_daily_named_after_the_endpoint_and_waits_for_the_baseline_check(minimal):
+    stack, monitor, _, found = minimal
+    [schedule] = of_type(found, "AWS::SageMaker::MonitoringSchedule")
+    props = schedule["Properties"]
+    assert props["MonitoringScheduleName"] == "t-churn-data-quality" and props["EndpointName"] == "t-churn"
+    config = props["MonitoringScheduleConfig"]
+    assert (config["MonitoringType"], config["ScheduleConfig"]) == ("DataQuality", {"ScheduleExpression": "cron(0 0 ? * * *)"})
+    job = stack.resolve(monitor.job_definitions["data_quality"].logical_id)
+    assert config["MonitoringJobDefinitionName"] == {"Fn::Select": [1, {"Fn::Split": ["/", {"Fn::GetAtt": [job, "JobDefinitionArn"]}]}]}
+    assert stack.resolve(monitor.baseline_check.resource.node.default_child.logical_id) in schedule["DependsOn"]
+
+
+def test_baseline_check_names_every_baseline_and_its_function_reads_only_their_folder(minimal):
+    stack, monitor, _, found = minimal
+    [check] = of_type(found, "Custom::MonitoringBaselines")
+    objects = json.dumps(check["Properties"]["Objects"])
+    assert objects.count('"/' + B) == 2
+    [function] = of_type(found, "AWS::Lambda::Function")
+    assert function["Properties"]["Handler"] == "handler.on_event" and "VpcConfig" in function["Properties"]
+    policy = stack.resolve(monitor.baseline_check.role.policy.node.default_child.logical_id)
+    statements = found[policy]["Properties"]["PolicyDocument"]["Statement"]
+    reads = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
+    assert reads and all(json.dumps(s["Resource"]).endswith(f'"/{B}*"]]}}') for s in reads)
+
+
+def test_monitoring_role_reads_capture_and_baselines_and_writes_only_its_reports(minimal):
+    _, _, _, found = minimal
+    statements = [s for k, p in found.items() if p["Type"] == "AWS::IAM::ManagedPolicy" and "MonitoringRole" in k
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    text = json.dumps([s for s in statements if "s3:GetObject" in json.dumps(s["Action"])])
+    assert "/data-capture/t-churn/*" in text and f"/{B}*" in text
+    puts = [s for s in statements if "s3:PutObject" in json.dumps(s["Action"])]
+    assert puts and all("/churn/reports/t-churn/*" in json.dumps(s["Resource"]) for s in puts)
+
+
+def test_every_type_gets_its_job_image_and_schedule(every):
+    _, _, _, found = every
+    schedules = {s["Properties"]["MonitoringScheduleName"]: s["Properties"]["MonitoringScheduleConfig"]
+                 for s in of_type(found, "AWS::SageMaker::MonitoringSchedule")}
+    assert {n: (c["MonitoringType"], c["ScheduleConfig"]["ScheduleExpression"]) for n, c in schedules.items()} == {
+        "t-churn-data-quality": ("DataQuality", "cron(0 * ? * * *)"),
+        "t-churn-model-quality": ("ModelQuality", "cron(0 0/6 ? * * *)"),
+        "t-churn-bias": ("ModelBias", "cron(0 0 ? * * *)"),
+        "t-churn-explainability": ("ModelExplainability", "cron(0 0 ? * * *)")}
+    clarify = monitor_image("clarify", "eu-west-1")
+    [bias] = of_type(found, "AWS::SageMaker::ModelBiasJobDefinition")
+    [shap] = of_type(found, "AWS::SageMaker::ModelExplainabilityJobDefinition")
+    assert bias["Properties"]["ModelBiasAppSpecification"]["ImageUri"] == clarify
+    assert shap["Properties"]["ModelExplainabilityAppSpecification"]["ImageUri"] == clarify
+    assert all(r["Properties"][key]["EnableNetworkIsolation"] for r, key in (
+        (bias, "NetworkConfig"), (shap, "NetworkConfig")))
+
+
+def test_model_quality_reads_ground_truth_with_its_attributes(every):
+    _, _, _, found = every
+    [job] = of_type(found, "AWS::SageMaker::ModelQualityJobDefinition")
+    props = job["Properties"]
+    assert props["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    endpoint = props["ModelQualityJobInput"]["EndpointInput"]
+    assert (endpoint["InferenceAttribute"], endpoint["ProbabilityAttribute"], endpoint["ProbabilityThresholdAttribute"]) == (
+        "0", "0", 0.6)
+    assert json.dumps(props["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"]).endswith('"/churn/ground-truth/"]]}')
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("monitor")
+    app = App(outdir=str(outdir))
+    build(app, EVERY)
+    app.synth()
+    return outdir
+
+
+def asset_json(assembly: Path, config_uri: str) -> dict:
+    return json.loads((assembly / f"asset.{config_uri.rsplit('/', 1)[1]}").read_text())
+
+
+def test_clarify_analysis_configs_ship_as_assets_the_role_may_read_one_by_one(assembly):
+    found = json.loads((assembly / "Monitoring.template.json").read_text())["Resources"]
+    [bias] = of_type(found, "AWS::SageMaker::ModelBiasJobDefinition")
+    [shap] = of_type(found, "AWS::SageMaker::ModelExplainabilityJobDefinition")
+    bias_uri = bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"]
+    shap_uri = shap["Properties"]["ModelExplainabilityAppSpecification"]["ConfigUri"]
+    assert asset_json(assembly, bias_uri) == {
+        "version": "1.0", "headers": ["age", "amount", "churned"], "label": "churned", "label_values_or_threshold": [1],
+        "facet": [{"name_or_index": "age", "value_or_threshold": [65]}, {"name_or_index": "amount"}],
+        "methods": {"post_training_bias": {"methods": "all"}}, "predictor": {"probability_threshold": 0.7}}
+    assert asset_json(assembly, shap_uri) == {
+        "version": "1.0", "headers": ["age", "amount"], "predictor": {"content_type": "text/csv", "accept_type": "text/csv"},
+        "methods": {"shap": {"baseline": [[45, 120.5]], "num_samples": 50, "agg_method": "median", "use_logit": False}}}
+    gets = [s for k, p in found.items() if p["Type"] == "AWS::IAM::ManagedPolicy" and "MonitoringRole" in k
+            for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
+    objects = sorted(json.dumps(s["Resource"]) for s in gets if "cdk-" in json.dumps(s["Resource"]))
+    assert len(objects) == 2 and all(o.endswith('.json"]]}') for o in objects)  # each config object, not the bucket
+
+
+def test_alarms_watch_the_named_drift_and_quality_metrics(every):
+    stack, monitor, alerts, found = every
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in of_type(found, "AWS::CloudWatch::Alarm")}
+    drift, auc = alarms["feature_baseline_drift_amount"], alarms["auc"]
+    assert (drift["Namespace"], drift["Threshold"], drift["ComparisonOperator"], drift["Statistic"], drift["Period"]) == (
+        "aws/sagemaker/Endpoints/data-metrics", 0.2, "GreaterThanThreshold", "Maximum", 3600)
+    assert (auc["Namespace"], auc["Threshold"], auc["ComparisonOperator"], auc["Statistic"], auc["Period"]) == (
+        "aws/sagemaker/Endpoints/model-metrics", 0.75, "LessThanThreshold", "Minimum", 6 * 3600)
+    assert auc["Dimensions"] == [{"Name": "Endpoint", "Value": "t-churn"},
+                                 {"Name": "MonitoringSchedule", "Value": "t-churn-model-quality"}]
+    topic = {"Ref": stack.resolve(alerts.topic.node.default_child.logical_id)}
+    assert all(a["AlarmActions"] == [topic] for a in alarms.values())
+
+
+def test_failed_executions_and_violations_notify_and_violations_start_the_pipeline(every):
+    stack, monitor, alerts, found = every
+    rules = {r["Properties"]["Description"]: r["Properties"] for r in of_type(found, "AWS::Events::Rule")}
+    failed = rules["A monitoring execution of t-churn failed"]
+    violations = rules["A monitoring execution of t-churn found violations"]
+    assert failed["EventPattern"]["detail"]["ProcessingJobStatus"] == ["Failed"]
+    assert violations["EventPattern"]["detail"]["ExitMessage"] == [{"prefix": "CompletedWithViolations"}]
+    arns = [{"Fn::GetAtt": [stack.resolve(s.logical_id), "MonitoringScheduleArn"]} for s in monitor.schedules.values()]
+    assert failed["EventPattern"]["detail"]["MonitoringScheduleArn"] == arns
+    assert len(failed["Targets"]) == 1
+    [_, pipeline] = violations["Targets"]
+    assert pipeline["Arn"]["Fn::Join"][1][-1] == ":sagemaker:eu-west-1:111111111111:pipeline/t-churn"
+    role = stack.resolve(monitor.retrain_role.node.default_child.logical_id)
+    assert pipeline["RoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
+    policy = found[stack.resolve(monitor.retrain_role.policy.node.default_child.logical_id)]["Properties"]
+    assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["sagemaker:StartPipelineExecution"]
+
+
+def test_without_retraining_violations_only_notify(minimal):
+    _, monitor, _, found = minimal
+    assert all(len(r["Properties"]["Targets"]) == 1 for r in of_type(found, "AWS::Events::Rule"))
+    assert not of_type(found, "AWS::CloudWatch::Alarm") and not hasattr(monitor, "retrain_role")
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"])
+def test_images_resolve_per_region_from_the_sdk(region):
+    analyzer, clarify = monitor_image("model-monitor", region), monitor_image("clarify", region)
+    assert re.fullmatch(rf"\d{{12}}\.dkr\.ecr\.{region}\.amazonaws\.com/sagemaker-model-monitor-analyzer", analyzer)
+    assert re.fullmatch(rf"\d{{12}}\.dkr\.ecr\.{region}\.amazonaws\.com/sagemaker-clarify-processing:1\.0", clarify)
+
+
+def test_images_differ_by_region_and_match_aws_documented_us_east_1_account():
+    # AWS's documentation of prebuilt Model Monitor images lists 156813124566 for us-east-1.
+    assert monitor_image("model-monitor", "us-east-1").startswith("156813124566.")
+    assert monitor_image("model-monitor", "us-east-1") != monitor_image("model-monitor", "eu-west-1")
+
+
+def test_a_region_the_sdk_does_not_list_is_a_synth_error():
+    with pytest.raises(ValueError, match="the SageMaker SDK lists no model-monitor image in region 'xx-nowhere-1'"):
+        build(App(), MINIMAL, env={"account": "111111111111", "region": "xx-nowhere-1"})
+
+
+def test_construct_errors_name_the_construct():
+    with pytest.raises(ValueError, match=(
+            "ModelMonitor Monitoring/Churn: schedule name '.{51}-data-quality' is longer than 63 characters; use a "
+            "shorter endpoint name; retrain_on_violations needs pipeline_name, the training pipeline to start$")):
+        build(App(), {**MINIMAL, "retrain_on_violations": True}, endpoint_name="e" * 51, pipeline_name=None)
+    with pytest.raises(ValueError, match="the stack needs an explicit region"):
+        build(App(), MINIMAL, env=None)
+
+
+@pytest.mark.parametrize(("value", "cron", "hours"), [
+    ("hourly", "cron(0 * ? * * *)", 1), ("daily", "cron(0 0 ? * * *)", 24), ("every 1 hour", "cron(0 * ? * * *)", 1),
+    ("every 12 hours", "cron(0 0/12 ? * * *)", 12), ("cron(0 17/12 ? * * *)", "cron(0 17/12 ? * * *)", 12),
+    ("cron(0 5 ? * * *)", "cron(0 5 ? * * *)", 24),
+])
+def test_schedule_shapes(value, cron, hours):
+    assert monitoring_cron(value) == cron and interval_hours(cron) == hours
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "schedule": "weekly"}}, "schedule 'weekly' is not one Model Monitor runs"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "schedule": "cron(0 12 ? * MON *)"}}, "is not one Model Monitor runs"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "schedule": "every 25 hours"}}, "is not one Model Monitor runs"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "schedule": "hourly", "max_runtime_minutes": 90}},
+     "max_runtime_minutes 90 exceeds the 60 minutes between two runs of schedule 'hourly'"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "instance_type": "ml.m5.huge"}},
+     "instance type 'ml.m5.huge' is not offered by SageMaker for processing"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "drift_alarms": {"amount": 1.5}}}, "less than or equal to 1"),
+    ({**MINIMAL, "data_quality": {"constraints": DATA_QUALITY["constraints"]}}, "statistics\n  Field required"),
+    ({**MINIMAL, "data_quality": {**DATA_QUALITY, "constraints": {"zone": "artifacts", "key": "/abs.json"}}},
+     "should match pattern"),
+    ({"reports": MINIMAL["reports"]}, "give at least one of data_quality, model_quality, bias, explainability"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "metric_alarms": {"auc": {}}}}, "give below or above, exactly one"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "metric_alarms": {"auc": {"below": 0.7, "above": 0.9}}}},
+     "give below or above, exactly one"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "problem_type": "Regression", "probability_threshold": None}},
+     "Regression has no probability_attribute or probability_threshold"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "problem_type": "MulticlassClassification"}},
+     "probability_threshold is for BinaryClassification only"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "probability_attribute": None}},
+     "probability_threshold needs probability_attribute"),
+    ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "problem_type": "Ranking"}}, "BinaryClassification"),
+    ({**MINIMAL, "bias": {**BIAS, "facets": [{"column": "gender"}]}}, "columns 'gender' are not in headers"),
+    ({**MINIMAL, "bias": {**BIAS, "headers": ["churned", "age", "amount"]}}, "the label 'churned' must be the last of headers"),
+    ({**MINIMAL, "bias": {**BIAS, "facets": []}}, "at least 1 item"),
+    ({**MINIMAL, "bias": {**BIAS, "positive_label_values": []}}, "at least 1 item"),
+    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "shap_baseline": [[1, 2], [3]]}},
+     "shap_baseline rows 1 do not have one value per header \\(2\\)"),
+    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "agg_method": "max"}}, "mean_abs"),
+    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "shap_baseline": []}}, "at least 1 item"),
+])
+def test_settings_errors(settings, message):
+    with pytest.raises(ValidationError, match=message):
+        MonitorSettings.model_validate(settings)
+
+
+def test_defaults():
+    settings = MonitorSettings.model_validate({**MINIMAL, "explainability": EXPLAINABILITY})
+    job = settings.data_quality
+    assert (job.schedule, job.instance_type, job.instance_count, job.volume_size_gb, job.max_runtime_minutes) == (
+        "daily", "ml.m5.xlarge", 1, 30, 60)
+    assert job.drift_alarms == {} and settings.retrain_on_violations is False
+    assert list(settings.jobs()) == ["data_quality", "explainability"]
+    assert settings.explainability.content_type == "text/csv"
+    assert MonitorSettings.model_validate({**MINIMAL, "bias": {k: v for k, v in BIAS.items() if k != "probability_threshold"}}
+                                          ).bias.probability_threshold == 0.5
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> Path:
+    """Every monitoring type in a stage, synthesized with the platform's nag packs."""
+    outdir = tmp_path_factory.mktemp("monitor-gated")
+    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
+    build(Stage(app, "Test"), EVERY)
+    add_compliance_gates(app)
+    app.synth()  # raises on any unacknowledged nag finding
+    return outdir
+
+
+def test_monitoring_passes_the_nag_packs_cfn_lint_and_checkov(gated):
+    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
+    lint = run_cfn_lint(sorted(gated.glob("assembly-Test/*.template.json")))
+    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
+    reports, checkov = run_checkov(gated)
+    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed and checkov.returncode == 0, failed
