@@ -19,11 +19,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 
 import jsii
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -125,7 +126,7 @@ class ModelMonitor(Construct):
         problems = [f"schedule name {n!r} is longer than 63 characters; use a shorter endpoint name" for n in too_long]
         if settings.retrain_on_violations and pipeline_name is None:
             problems.append("retrain_on_violations needs pipeline_name, the training pipeline to start")
-        if not stack.region or stack.region.startswith("${"):
+        if Token.is_unresolved(stack.region):
             problems.append("the stack needs an explicit region to resolve the monitoring images")
         check_problems(f"ModelMonitor {self.node.path}", problems)
         self.endpoint_name, self.settings, self._lake, self._role = endpoint_name, settings, lake, role
@@ -269,8 +270,10 @@ class ModelMonitor(Construct):
         folder = Path(tempfile.gettempdir()) / "ml-platform-clarify"
         folder.mkdir(exist_ok=True)
         path = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
-        if not path.exists():
-            path.write_text(text)
+        if not path.exists():  # write, then rename: a concurrent synth never reads half a file
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(text)
+            os.replace(partial, path)
         asset = s3_assets.Asset(self, f"{_title(kind)}AnalysisConfig", path=str(path))
         # That one object, not the asset bucket (an asset grant would read every asset of the account).
         self._role.add_to_principal_policy(iam.PolicyStatement(

@@ -7,7 +7,6 @@ from contextlib import nullcontext
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ml_platform.lambdas.baseline_check import handler
 
@@ -15,15 +14,11 @@ URL = "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amaz
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="lake-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        client.put_object(Bucket="lake-artifacts", Key="churn/monitoring/baselines/constraints.json", Body=b"{}")
-        yield client
+def s3(mocked_aws):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="lake-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    client.put_object(Bucket="lake-artifacts", Key="churn/monitoring/baselines/constraints.json", Body=b"{}")
+    return client
 
 
 def event(request_type: str, *objects: str) -> dict:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ml_platform.lambdas.databrew_recipe_publisher import publisher
 from ml_platform.lambdas.databrew_recipe_publisher.publisher import PublishRequest, handle
@@ -18,14 +17,10 @@ STEPS_V2 = [{"Action": {"Operation": "DELETE_DUPLICATE_ROWS"}}]
 
 
 @pytest.fixture
-def databrew(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = boto3.client("databrew")
-        client.create_recipe(Name="mlp-dev-customers", Steps=STEPS_V1)
-        yield client
+def databrew(mocked_aws):
+    client = boto3.client("databrew")
+    client.create_recipe(Name="mlp-dev-customers", Steps=STEPS_V1)
+    return client
 
 
 def event(request_type: str, digest: str = "a" * 64, physical: str | None = None, name: str = "mlp-dev-customers") -> dict:
