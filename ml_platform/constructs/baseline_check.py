@@ -9,25 +9,16 @@ the gateway endpoint), which answers CloudFormation FAILED and names the missing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
-from aws_cdk import aws_ec2 as ec2
+from aws_cdk import CustomResource, RemovalPolicy
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ml_platform.constructs.compliance import DEPLOY_ONLY_DLQ_REASON, acknowledge, acknowledge_compliance_rule, skip_checkov
+from ml_platform.constructs.compliance import DEPLOY_ONLY_DLQ_REASON
 from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.recipe_publisher import RUNTIME
 from ml_platform.constructs.sagemaker_roles import LakeObject
-
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "baseline_check"
-_VPC_ACCESS = ("AWS's AWSLambdaVPCAccessExecutionRole, which aws-cdk-lib attaches to functions in a VPC, "
-               "only lets Lambda manage the function's network interfaces in the platform's subnets.")
+from ml_platform.constructs.vpc_function import VpcFunction
 
 
 def object_folder(key: str) -> str:
@@ -57,25 +48,13 @@ class BaselineCheck(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.role = ManagedPolicyRole.for_service(self, "Role", service="lambda.amazonaws.com",
-                                                  description="Checks that Model Monitor baselines exist during deploys")
+        self.handler = VpcFunction(
+            self, "Handler", name="baseline_check", network=network, key=logs_key, reserved_concurrency=1,
+            description="Fails the deploy while Model Monitor baselines are missing (custom resource handler)",
+            no_dlq_reason=DEPLOY_ONLY_DLQ_REASON, removal_policy=removal_policy)
+        self.role, self.function = self.handler.role, self.handler.function
         for folder in sorted({(o.zone, object_folder(o.key)) for o in objects}):
             lake.grant_read(self.role, *folder)
-        self.function = lambda_.Function(
-            self, "Function", runtime=RUNTIME, handler="handler.on_event",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            role=self.role, timeout=Duration.minutes(1), memory_size=128, reserved_concurrent_executions=1,
-            vpc=network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[network.job_security_group],
-            log_group=logs.LogGroup(self, "Logs", encryption_key=logs_key, retention=logs.RetentionDays.ONE_YEAR,
-                                    removal_policy=removal_policy),
-            description="Fails the deploy while Model Monitor baselines are missing (custom resource handler)",
-        )
-        function = self.function.node.default_child
-        acknowledge_compliance_rule(function, "LambdaDLQ", DEPLOY_ONLY_DLQ_REASON)
-        skip_checkov(function, "CKV_AWS_116", DEPLOY_ONLY_DLQ_REASON)
-        acknowledge(self.role, ["AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                                "AWSLambdaVPCAccessExecutionRole]"], _VPC_ACCESS)
         self.resource = CustomResource(
             self, "Check", service_token=self.function.function_arn, resource_type="Custom::MonitoringBaselines",
             properties={"Objects": [lake.s3_uri(o.zone, o.key) for o in objects]},
