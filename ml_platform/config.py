@@ -25,6 +25,7 @@ from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
+from ml_platform.constructs.labeling_settings import LabelingSettings
 from ml_platform.monitoring_settings import MonitoringSection
 from ml_platform.serving_settings import ServingSettings
 from ml_platform.training_settings import TrainingSettings
@@ -145,6 +146,7 @@ class EnvironmentConfig(StrictSettings):
     training: TrainingSettings | None = None
     serving: ServingSettings | None = None
     monitoring: MonitoringSection | None = None
+    labeling: LabelingSettings | None = None
 
     def cross_section_problems(self) -> list[str]:
         """``<key path>: <problem>`` for each rule that spans sections (checked after each section)."""

@@ -170,6 +170,7 @@ class DataLake(Construct):
             "This is the access-log bucket of the lake; logging it into itself would loop.",
         )
         self._buckets: dict[Zone, s3.Bucket] = {}
+        self._labeling_ui_zones: set[Zone] = set()
         for zone in Zone:
             policy = zone_lifecycle.get(zone, default_lifecycle)
             self._buckets[zone] = s3.Bucket(
@@ -205,6 +206,17 @@ class DataLake(Construct):
     def bucket(self, zone: Zone | str) -> s3.Bucket:
         """The bucket of ``zone`` (``raw``, ``processed``, ``curated`` or ``artifacts``)."""
         return self._buckets[_zone(zone)]
+
+    def allow_labeling_ui(self, zone: Zone | str) -> None:
+        """Let Ground Truth's worker UI (any origin, in the worker's browser) GET objects of ``zone``
+        through the pre-signed URLs its template creates: the CORS rule Ground Truth documents.
+        Reads still need a pre-signed URL of a principal the bucket policy and key allow."""
+        zone = _zone(zone)
+        if zone in self._labeling_ui_zones:
+            return
+        self._labeling_ui_zones.add(zone)
+        self._buckets[zone].add_cors_rule(allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"],
+                                          exposed_headers=["Access-Control-Allow-Origin"])
 
     def s3_uri(self, zone: Zone | str, prefix: str = "") -> str:
         """``s3://<bucket of zone>/<prefix>``."""

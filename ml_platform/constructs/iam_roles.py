@@ -17,15 +17,22 @@ from constructs import Construct, Dependable, IConstruct
 class ManagedPolicyRole(iam.Role):
     """An ``iam.Role`` (same keyword arguments) whose statements go to :attr:`policy`.
 
-    :ivar policy: the customer-managed policy attached to this role only.
+    :ivar policy: the customer-managed policy attached to this role only, created with the
+        first statement (a role without statements has none: IAM refuses empty policies).
     """
 
     def __init__(self, scope: Construct, construct_id: str, **role_props: Any) -> None:
         super().__init__(scope, construct_id, **role_props)
-        self.policy = iam.ManagedPolicy(self, "Policy", roles=[self])
+        self._policy: iam.ManagedPolicy | None = None
         # Whatever depends on this role (a function, a job) waits for its policy, which itself
         # follows the role; a DependsOn on the role too would only repeat its ARN reference.
-        Dependable.implement(self, _PolicyFirst(self.policy))
+        Dependable.implement(self, _PolicyFirst(self))
+
+    @property
+    def policy(self) -> iam.ManagedPolicy:
+        if self._policy is None:
+            self._policy = iam.ManagedPolicy(self, "Policy", roles=[self])
+        return self._policy
 
     def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:
         """Add ``statement`` to the role's managed policy (never to an inline policy)."""
@@ -52,10 +59,13 @@ class ManagedPolicyRole(iam.Role):
 
 
 class _PolicyFirst(Dependable):
-    def __init__(self, policy: IConstruct) -> None:
+    def __init__(self, role: ManagedPolicyRole) -> None:
         super().__init__()
-        self._policy = policy
+        self._role = role
 
     @property
     def dependency_roots(self) -> list[IConstruct]:
-        return [self._policy]
+        # Read when dependencies resolve, after every statement was added. Without a policy there
+        # is nothing to wait for beyond the role, which users reference by ARN anyway.
+        policy = self._role._policy
+        return [policy] if policy is not None else []

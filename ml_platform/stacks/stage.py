@@ -10,6 +10,7 @@ from constructs import Construct
 from ml_platform.config import EnvironmentConfig
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
+from ml_platform.stacks.labeling_stack import LabelingStack
 from ml_platform.stacks.monitoring_stack import MonitoringStack
 from ml_platform.stacks.network_stack import NetworkStack
 from ml_platform.stacks.serving_stack import ServingStack
@@ -90,6 +91,17 @@ class PlatformStage(Stage):
                 training=self.training,
             )
             self.monitoring.add_dependency(self.serving, "the monitored endpoints must exist")
+        self.labeling: LabelingStack | None = None
+        if config.labeling is not None:
+            self.labeling = LabelingStack(
+                self,
+                "Labeling",
+                **self._stack_props("Labeling", "Ground Truth labeling"),
+                settings=config.labeling,
+                name_prefix=f"{config.prefix}-{config.name}",
+                lake=self.data_lake.lake,
+                network=self.network.network,
+            )
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:
         """Name, description, protection and data-deletion setting every stack of the stage takes."""

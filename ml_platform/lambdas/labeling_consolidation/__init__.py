@@ -1,0 +1,1 @@
+"""Ground Truth annotation consolidation: one label per image by majority vote, with a confidence."""

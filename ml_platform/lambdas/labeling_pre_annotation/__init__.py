@@ -1,0 +1,1 @@
+"""Ground Truth pre-annotation: one manifest line becomes the input of one image classification task."""

@@ -1,0 +1,38 @@
+"""The stack of Ground Truth labeling: private workforce, work teams, the task and its Lambdas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.labeling_settings import LabelingSettings
+from ml_platform.constructs.labeling_task import LabelingTask
+from ml_platform.constructs.labeling_workforce import LabelingWorkforce
+from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.removal import data_removal_policy
+
+
+class LabelingStack(Stack):
+    """Workforce ``<name_prefix>``, teams ``<name_prefix>-<team>`` and the task of ``settings``.
+
+    One private workforce exists per account and region: a second environment in the same account
+    imports the first one's (``workforce.existing``; see docs/labeling.md).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: LabelingSettings, name_prefix: str,
+                 lake: DataLake, network: MlNetwork, allow_data_deletion: bool, **stack_props: Any) -> None:
+        super().__init__(scope, construct_id, **stack_props)
+        removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        self.key = kms.Key(self, "Key", description="Encrypts work team notifications and the labeling functions' logs",
+                           enable_key_rotation=True, removal_policy=removal)
+        allow_cloudwatch_logs(self.key)
+        self.workforce = LabelingWorkforce(
+            self, "Workforce", name=name_prefix, settings=settings.workforce, key=self.key,
+            domain_prefix=f"{name_prefix}-labeling-{self.account}".lower(), removal_policy=removal)
+        self.task = LabelingTask(self, "Task", name=name_prefix, settings=settings.task, lake=lake, network=network,
+                                 key=self.key, removal_policy=removal)
