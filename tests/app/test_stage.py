@@ -189,3 +189,14 @@ def test_prod_monitors_every_type_once_its_endpoint_is_deployed(assembly, templa
     stacks = _manifest_stacks(assembly, "prod")
     assert any("Serving" in d for d in stacks["mlp-prod-Monitoring"]["dependencies"])
     assert "mlp-staging-Monitoring" not in templates["staging"] and "mlp-dev-Monitoring" not in templates["dev"]
+
+
+def test_dev_enables_labeling_with_a_cognito_workforce_one_team_and_the_task(templates):
+    labeling = templates["dev"]["mlp-dev-Labeling"]["Resources"]
+    kinds = sorted({r["Type"] for r in labeling.values()} & {
+        "AWS::Cognito::UserPool", "AWS::SageMaker::Workforce", "AWS::SageMaker::Workteam", "AWS::SageMaker::HumanTaskUi"})
+    assert kinds == ["AWS::Cognito::UserPool", "AWS::SageMaker::HumanTaskUi", "AWS::SageMaker::Workforce",
+                     "AWS::SageMaker::Workteam"]
+    [team] = [r["Properties"] for r in labeling.values() if r["Type"] == "AWS::SageMaker::Workteam"]
+    assert team["WorkteamName"] == "mlp-dev-radiologists"
+    assert "mlp-prod-Labeling" not in templates["prod"]

@@ -495,3 +495,22 @@ def test_monitoring_mistakes_name_their_key_path(tmp_path, change, expected):
     assert change[0] in text
     problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + text.replace(*change, 1)))
     assert problems and problems[0].startswith(expected), problems
+
+
+LABELING = """\
+labeling:
+  workforce:
+    teams: {annotators: {}}
+  task:
+    input: {zone: raw, prefix: labeling/images/}
+    output: {zone: curated, prefix: labeling/labels/}
+    labels: [cat, dog]
+"""
+
+
+def test_labeling_section_loads_and_its_mistakes_name_their_key_path(tmp_path):
+    config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + LABELING))
+    assert config.labeling.workforce.kind == "cognito" and config.labeling.task.labels == ("cat", "dog")
+    problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + LABELING.replace("[cat, dog]", "[cat]").replace(
+        "teams: {annotators: {}}", "teams: {annotators: {}}\n    source_cidrs: [10.0.0.1/8]")))
+    assert [p.split(":")[0] for p in problems] == ["labeling.workforce.source_cidrs[0]", "labeling.task.labels"]

@@ -1,0 +1,244 @@
+"""Ground Truth labeling: workforce kinds, work teams and their topics, the task, its role; settings' rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack, Stage
+from aws_cdk.assertions import Template
+from pydantic import ValidationError
+
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.labeling_settings import LabelingSettings
+from ml_platform.constructs.labeling_task import TEMPLATE
+from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
+from ml_platform.stacks.labeling_stack import LabelingStack
+from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
+
+ENV = {"account": "111111111111", "region": "eu-west-1"}
+TASK = {"input": {"zone": "raw", "prefix": "labeling/images/"}, "output": {"zone": "curated", "prefix": "labeling/labels/"},
+        "labels": ["normal", "benign", "malignant"]}
+BASE = {"workforce": {"teams": {"radiologists": {"description": "Radiologists"}, "students": {}}}, "task": TASK}
+OIDC = {"client_id": "gt-client", "client_secret_name": "labeling/oidc-client-secret", "issuer": "https://id.example.org",
+        "authorization_endpoint": "https://id.example.org/authorize", "token_endpoint": "https://id.example.org/token",
+        "user_info_endpoint": "https://id.example.org/userinfo", "logout_endpoint": "https://id.example.org/logout",
+        "jwks_uri": "https://id.example.org/jwks"}
+EXISTING = {"workforce_name": "shared", "user_pool_id": "eu-west-1_AbC123", "client_id": "7abc123def"}
+
+
+def build(scope, settings: dict, allow_data_deletion: bool = False):
+    lake_stack = Stack(scope, "Lake", env=ENV)
+    lake = DataLake(lake_stack, "Lake")
+    network = MlNetwork(lake_stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
+    stack = LabelingStack(scope, "Labeling", env=ENV, settings=LabelingSettings.model_validate(settings),
+                          name_prefix="t-dev", lake=lake, network=network, allow_data_deletion=allow_data_deletion)
+    return stack, lake_stack
+
+
+def resources(stack) -> dict[str, dict]:
+    return Template.from_stack(stack).to_json()["Resources"]
+
+
+def of_type(found, kind):
+    return [r for r in found.values() if r["Type"] == kind]
+
+
+def logical_id(stack, construct) -> str:
+    return stack.resolve((getattr(construct.node, "default_child", None) or construct).logical_id)
+
+
+@pytest.fixture(scope="module")
+def cognito():
+    stack, lake_stack = build(App(), {**BASE, "workforce": {**BASE["workforce"], "source_cidrs": ["203.0.113.0/24"]}})
+    return stack, lake_stack, resources(stack)
+
+
+def test_user_pool_admits_only_invited_workers_with_mfa_strong_passwords_and_threat_protection(cognito):
+    _, _, found = cognito
+    [pool] = of_type(found, "AWS::Cognito::UserPool")
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["MfaConfiguration"] == "ON" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["Policies"]["PasswordPolicy"] == {"MinimumLength": 14, "RequireLowercase": True, "RequireUppercase": True,
+                                                   "RequireNumbers": True, "RequireSymbols": True,
+                                                   "TemporaryPasswordValidityDays": 3}
+    assert props["UserPoolTier"] == "PLUS" and props["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
+    assert props["DeletionProtection"] == "ACTIVE" and pool["DeletionPolicy"] == "Retain"
+    [domain] = of_type(found, "AWS::Cognito::UserPoolDomain")
+    assert domain["Properties"]["Domain"] == "t-dev-labeling-111111111111"
+    [client] = of_type(found, "AWS::Cognito::UserPoolClient")
+    assert client["Properties"]["GenerateSecret"] is True and client["Properties"]["SupportedIdentityProviders"] == ["COGNITO"]
+
+
+def test_private_workforce_uses_the_pool_and_the_ip_allow_list(cognito):
+    stack, _, found = cognito
+    [workforce] = of_type(found, "AWS::SageMaker::Workforce")
+    props = workforce["Properties"]
+    assert props["WorkforceName"] == "t-dev" and props["SourceIpConfig"] == {"Cidrs": ["203.0.113.0/24"]}
+    assert set(props["CognitoConfig"]) == {"ClientId", "UserPool"}
+    assert "OidcConfig" not in props
+
+
+def test_each_team_is_a_group_with_its_own_encrypted_topic_after_the_workforce(cognito):
+    stack, _, found = cognito
+    teams = {t["Properties"]["WorkteamName"]: t for t in of_type(found, "AWS::SageMaker::Workteam")}
+    assert sorted(teams) == ["t-dev-radiologists", "t-dev-students"]
+    team = teams["t-dev-radiologists"]
+    assert team["Properties"]["Description"] == "Radiologists" and teams["t-dev-students"]["Properties"]["Description"] == "students"
+    [workforce_id] = [k for k, r in found.items() if r["Type"] == "AWS::SageMaker::Workforce"]
+    assert workforce_id in team["DependsOn"] and team["Properties"]["WorkforceName"] == "t-dev"
+    member = team["Properties"]["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    groups = {k: r["Properties"] for k, r in found.items() if r["Type"] == "AWS::Cognito::UserPoolGroup"}
+    assert member["CognitoUserGroup"]["Ref"] in groups and groups[member["CognitoUserGroup"]["Ref"]]["GroupName"] == "radiologists"
+    topic_ref = team["Properties"]["NotificationConfiguration"]["NotificationTopicArn"]
+    topic = found[topic_ref["Ref"]]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+    policies = [p["Properties"] for p in of_type(found, "AWS::SNS::TopicPolicy") if topic_ref in p["Properties"]["Topics"]]
+    [publish] = [s for p in policies for s in p["PolicyDocument"]["Statement"] if s.get("Sid") == "AllowThisAccountsWorkteam"]
+    assert publish["Principal"] == {"Service": "sagemaker.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}
+    assert publish["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1] == (
+        ":sagemaker:eu-west-1:111111111111:workteam/private-crowd/t-dev-radiologists")
+
+
+def test_the_key_lets_sagemaker_encrypt_notifications_of_this_accounts_teams_only(cognito):
+    stack, _, found = cognito
+    key = found[logical_id(stack, stack.key)]["Properties"]
+    [statement] = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowSageMakerWorkteamNotifications"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1].endswith("workteam/private-crowd/*")
+
+
+def test_task_ui_is_the_repository_template(cognito):
+    _, _, found = cognito
+    [ui] = of_type(found, "AWS::SageMaker::HumanTaskUi")
+    assert ui["Properties"]["HumanTaskUiName"] == "t-dev-image-classification"
+    assert ui["Properties"]["UiTemplate"] == {"Content": TEMPLATE.read_text()}
+
+
+def test_functions_run_in_the_vpc_with_the_labels_and_the_role_may_invoke_only_them(cognito):
+    stack, _, found = cognito
+    functions = {json.dumps(r["Properties"].get("Environment", {})): r["Properties"] for r in of_type(found, "AWS::Lambda::Function")}
+    assert len(functions) == 2 and all("VpcConfig" in f and f["ReservedConcurrentExecutions"] == 5 for f in functions.values())
+    pre = stack.task.pre_annotation.function
+    env = found[logical_id(stack, pre)]["Properties"]["Environment"]["Variables"]
+    assert json.loads(env["LABELS"]) == ["normal", "benign", "malignant"]
+    assert env["TITLE"] == "Choose the label that fits the image"
+    role_policy = found[logical_id(stack, stack.task.role.policy)]["Properties"]["PolicyDocument"]["Statement"]
+    [invoke] = [s for s in role_policy if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke["Resource"] == [{"Fn::GetAtt": [logical_id(stack, pre), "Arn"]},
+                                  {"Fn::GetAtt": [logical_id(stack, stack.task.consolidation.function), "Arn"]}]
+    text = json.dumps(role_policy)
+    reads = [s for s in role_policy if "s3:GetObject" in json.dumps(s["Action"])]
+    puts = [s for s in role_policy if "s3:PutObject" in json.dumps(s["Action"])]
+    assert all("/labeling/images/*" in json.dumps(s["Resource"]) for s in reads)
+    assert puts and all("/labeling/labels/*" in json.dumps(s["Resource"]) for s in puts)
+    assert "LakeRawBucket" in text and "LakeCuratedBucket" in text
+
+
+def test_consolidation_may_read_the_output_and_pre_annotation_has_no_permissions(cognito):
+    stack, _, found = cognito
+    statements = found[logical_id(stack, stack.task.consolidation.role.policy)]["Properties"]["PolicyDocument"]["Statement"]
+    reads = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
+    assert reads and all("/labeling/labels/*" in json.dumps(s["Resource"]) for s in reads)
+    assert stack.task.pre_annotation.role._policy is None  # it calls nothing
+
+
+def test_the_input_bucket_gets_ground_truths_cors_rule_only(cognito):
+    _, lake_stack, _ = cognito
+    buckets = {k: r["Properties"] for k, r in resources(lake_stack).items() if r["Type"] == "AWS::S3::Bucket"}
+    with_cors = {k: b["CorsConfiguration"] for k, b in buckets.items() if "CorsConfiguration" in b}
+    assert list(with_cors) == [k for k in buckets if k.startswith("LakeRawBucket")]
+    assert list(with_cors.values())[0] == {"CorsRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"],
+                                                          "ExposedHeaders": ["Access-Control-Allow-Origin"]}]}
+
+
+def test_oidc_workforce_reads_its_secret_at_deploy_and_teams_are_oidc_groups():
+    stack, _ = build(App(), {**BASE, "workforce": {**BASE["workforce"], "oidc": OIDC}})
+    found = resources(stack)
+    assert not of_type(found, "AWS::Cognito::UserPool")
+    [workforce] = of_type(found, "AWS::SageMaker::Workforce")
+    oidc = workforce["Properties"]["OidcConfig"]
+    assert oidc["ClientSecret"] == "{{resolve:secretsmanager:labeling/oidc-client-secret:SecretString:::}}"
+    assert (oidc["Issuer"], oidc["JwksUri"], oidc["ClientId"]) == ("https://id.example.org", "https://id.example.org/jwks",
+                                                                 "gt-client")
+    groups = sorted(t["Properties"]["MemberDefinitions"][0]["OidcMemberDefinition"]["OidcGroups"][0]
+                    for t in of_type(found, "AWS::SageMaker::Workteam"))
+    assert groups == ["radiologists", "students"]
+
+
+def test_an_existing_workforce_is_imported_not_created():
+    stack, _ = build(App(), {**BASE, "workforce": {**BASE["workforce"], "existing": EXISTING}})
+    found = resources(stack)
+    assert not of_type(found, "AWS::SageMaker::Workforce") and not of_type(found, "AWS::Cognito::UserPool")
+    team = of_type(found, "AWS::SageMaker::Workteam")[0]["Properties"]
+    assert team["WorkforceName"] == "shared"
+    member = team["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    assert (member["CognitoUserPool"], member["CognitoClientId"]) == ("eu-west-1_AbC123", "7abc123def")
+    assert member["CognitoUserGroup"] in ("radiologists", "students")
+
+
+def test_options_domain_password_and_disposable_pool():
+    settings = {**BASE, "workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "scans-dev", "password_min_length": 20}}}
+    stack, _ = build(App(), settings, allow_data_deletion=True)
+    found = resources(stack)
+    pool = of_type(found, "AWS::Cognito::UserPool")[0]
+    assert of_type(found, "AWS::Cognito::UserPoolDomain")[0]["Properties"]["Domain"] == "scans-dev"
+    assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] == 20
+    assert "SourceIpConfig" not in of_type(found, "AWS::SageMaker::Workforce")[0]["Properties"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"workforce": {**BASE["workforce"], "source_cidrs": ["203.0.113.1/24"]}}, "is not a CIDR block such as 203.0.113.0/24"),
+    ({"workforce": {**BASE["workforce"], "source_cidrs": ["2001:db8::/32"]}}, "is IPv6"),
+    ({"workforce": {**BASE["workforce"], "source_cidrs": [f"10.0.{i}.0/24" for i in range(11)]}}, "at most 10 items"),
+    ({"workforce": {**BASE["workforce"], "oidc": OIDC, "existing": EXISTING}}, "give one of cognito, oidc and existing, not oidc and existing"),
+    ({"workforce": {**BASE["workforce"], "existing": EXISTING, "source_cidrs": ["10.0.0.0/8"]}},
+     "source_cidrs belong to the existing workforce"),
+    ({"workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "my-aws-labels"}}}, "may not contain aws, amazon or cognito"),
+    ({"workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "Upper"}}}, "should match pattern"),
+    ({"workforce": {**BASE["workforce"], "cognito": {"password_min_length": 8}}}, "greater than or equal to 12"),
+    ({"workforce": {**BASE["workforce"], "oidc": {**OIDC, "issuer": "http://id.example.org"}}}, "should match pattern"),
+    ({"workforce": {"teams": {}}}, "at least 1 item"),
+    ({"workforce": {"teams": {"bad_team": {}}}}, "should match pattern"),
+    ({"task": {**TASK, "labels": ["one"]}}, "at least 2 items"),
+    ({"task": {**TASK, "labels": ["a", "b", "a"]}}, "labels repeat 'a'"),
+    ({"task": {**TASK, "output": TASK["input"]}}, "input and output must differ"),
+    ({"task": {**TASK, "input": {"zone": "gold", "prefix": "x/"}}}, "input.zone"),
+])
+def test_settings_errors(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        LabelingSettings.model_validate({**BASE, **changes})
+
+
+def test_a_team_name_longer_than_sagemaker_allows_names_the_construct():
+    long_team = {**BASE, "workforce": {"teams": {"t" * 41: {}}}}
+    with pytest.raises(ValueError, match=r"^LabelingWorkforce Labeling/Workforce: team name 't-devx{20}-t{41}' is longer than 63 characters; "
+                       "use a shorter team key$"):
+        lake_app = App()
+        lake_stack = Stack(lake_app, "Lake", env=ENV)
+        LabelingStack(lake_app, "Labeling", env=ENV, settings=LabelingSettings.model_validate(long_team),
+                      name_prefix="t-dev" + "x" * 20, lake=DataLake(lake_stack, "Lake"),
+                      network=MlNetwork(lake_stack, "Net", settings=NetworkSettings(az_count=2)), allow_data_deletion=False)
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("labeling")
+    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
+    build(Stage(app, "Test"), {**BASE, "workforce": {**BASE["workforce"], "source_cidrs": ["203.0.113.0/24"]}})
+    add_compliance_gates(app)
+    app.synth()  # raises on any unacknowledged nag finding
+    return outdir
+
+
+def test_labeling_passes_the_nag_packs_cfn_lint_and_checkov(gated):
+    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
+    lint = run_cfn_lint(sorted(gated.glob("assembly-Test/*.template.json")))
+    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
+    reports, checkov = run_checkov(gated)
+    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed and checkov.returncode == 0, failed
