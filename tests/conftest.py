@@ -40,6 +40,33 @@ def run_checkov(directory: Path) -> tuple[list[dict], subprocess.CompletedProces
     return (reports if isinstance(reports, list) else [reports]), result
 
 
+def synth_gated(outdir: Path, build) -> Path:
+    """``build(stage)`` in a stage ``Test`` of an app with the platform's nag packs, synthesized
+    into ``outdir`` (raising on any unacknowledged nag finding)."""
+    from aws_cdk import App, Stage
+
+    from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
+
+    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
+    build(Stage(app, "Test"))
+    add_compliance_gates(app)
+    app.synth()
+    return outdir
+
+
+def assert_gates_pass(outdir: Path) -> list[dict]:
+    """No nag finding, no cfn-lint output and no failed checkov check in a :func:`synth_gated`
+    assembly; checkov's reports, for further checks."""
+    assert json.loads((outdir / "validation-report.json").read_text())["pluginReports"] == []
+    lint = run_cfn_lint(sorted(outdir.glob("assembly-Test/*.template.json")))
+    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
+    reports, checkov = run_checkov(outdir)
+    assert sum(r["summary"]["passed"] for r in reports) > 0
+    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
+    assert not failed and checkov.returncode == 0, failed
+    return reports
+
+
 def synth_platform(outdir: Path, config_dir: Path = CONFIG_DIR, **context_overrides) -> Path:
     """Synthesize the platform app (gates included) into ``outdir`` and return it."""
     from ml_platform.platform_app import build_app

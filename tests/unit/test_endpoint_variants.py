@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stage
+from aws_cdk import App
 from aws_cdk import aws_iam as iam
 from pydantic import ValidationError
 
 from ml_platform.constructs.endpoint_settings import EndpointSettings
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.serving_model import ModelContainer, ModelSource
-from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
-from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
+from tests.conftest import assert_gates_pass, synth_gated
 from tests.unit.test_model_endpoint import BASE, PACKAGE, build, logical_id, of_type, resources, serving_parts
 
 SERVERLESS = {"serverless": {"memory_mb": 2048, "max_concurrency": 20, "provisioned_concurrency": 2,
@@ -348,31 +347,24 @@ def test_serverless_defaults_turn_capture_and_isolation_off():
 def gated(tmp_path_factory) -> Path:
     """A serverless, an asynchronous (containers, scale to zero) and an A/B endpoint in a stage,
     synthesized with the platform's nag packs."""
-    outdir = tmp_path_factory.mktemp("variants")
-    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
-    stack, parts = serving_parts(Stage(app, "Test"))
     containers = ModelSource.pipeline(ModelContainer(
         image_uri="111111111111.dkr.ecr.eu-west-1.amazonaws.com/churn:v7",
         model_data_url="s3://artifacts-bucket/churn/models/v7/model.tar.gz"))
-    for key, settings, model, challengers in (
-            ("serverless", SERVERLESS, ModelSource.package(PACKAGE), None),
-            ("async", ASYNC, containers, None),
-            ("ab", AB, ModelSource.package(PACKAGE), challenger_models())):
-        ModelEndpoint(stack, key, name=f"t-{key}", model=model, challenger_models=challengers,
-                      settings=EndpointSettings.model_validate(settings), **parts)
-    add_compliance_gates(app)
-    app.synth()  # raises on any unacknowledged nag finding
-    return outdir
+
+    def endpoints(stage):
+        stack, parts = serving_parts(stage)
+        for key, settings, model, challengers in (
+                ("serverless", SERVERLESS, ModelSource.package(PACKAGE), None),
+                ("async", ASYNC, containers, None),
+                ("ab", AB, ModelSource.package(PACKAGE), challenger_models())):
+            ModelEndpoint(stack, key, name=f"t-{key}", model=model, challenger_models=challengers,
+                          settings=EndpointSettings.model_validate(settings), **parts)
+
+    return synth_gated(tmp_path_factory.mktemp("variants"), endpoints)
 
 
 def test_every_kind_of_endpoint_passes_the_nag_packs_cfn_lint_and_checkov(gated):
-    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
-    templates = sorted(gated.glob("assembly-Test/*.template.json"))
-    lint = run_cfn_lint(templates)
-    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
-    reports, checkov = run_checkov(gated)
-    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
-    assert not failed and checkov.returncode == 0, failed
+    reports = assert_gates_pass(gated)
     skipped = [c["check_id"] for r in reports for c in r["results"]["skipped_checks"]
                if c["resource"].startswith("AWS::SageMaker::Model")]
     assert skipped == ["CKV_AWS_370"]  # only the serverless model, which SageMaker cannot isolate

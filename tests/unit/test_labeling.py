@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stack, Stage
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
@@ -14,9 +14,8 @@ from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.labeling_settings import LabelingSettings
 from ml_platform.constructs.labeling_task import TEMPLATE
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
 from ml_platform.stacks.labeling_stack import LabelingStack
-from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
+from tests.conftest import assert_gates_pass, synth_gated
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 TASK = {"input": {"zone": "raw", "prefix": "labeling/images/"}, "output": {"zone": "curated", "prefix": "labeling/labels/"},
@@ -227,18 +226,9 @@ def test_a_team_name_longer_than_sagemaker_allows_names_the_construct():
 
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory) -> Path:
-    outdir = tmp_path_factory.mktemp("labeling")
-    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
-    build(Stage(app, "Test"), {**BASE, "workforce": {**BASE["workforce"], "source_cidrs": ["203.0.113.0/24"]}})
-    add_compliance_gates(app)
-    app.synth()  # raises on any unacknowledged nag finding
-    return outdir
+    settings = {**BASE, "workforce": {**BASE["workforce"], "source_cidrs": ["203.0.113.0/24"]}}
+    return synth_gated(tmp_path_factory.mktemp("labeling"), lambda stage: build(stage, settings))
 
 
 def test_labeling_passes_the_nag_packs_cfn_lint_and_checkov(gated):
-    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
-    lint = run_cfn_lint(sorted(gated.glob("assembly-Test/*.template.json")))
-    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
-    reports, checkov = run_checkov(gated)
-    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
-    assert not failed and checkov.returncode == 0, failed
+    assert_gates_pass(gated)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stack, Stage
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
@@ -18,8 +18,7 @@ from ml_platform.constructs.model_monitor import ModelMonitor, monitor_image
 from ml_platform.constructs.monitor_settings import MonitorSettings, interval_hours, monitoring_cron
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates
-from tests.conftest import CDK_CONTEXT, run_cfn_lint, run_checkov
+from tests.conftest import assert_gates_pass, synth_gated
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 B = "churn/monitoring/baselines/"
@@ -319,18 +318,8 @@ def test_defaults():
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory) -> Path:
     """Every monitoring type in a stage, synthesized with the platform's nag packs."""
-    outdir = tmp_path_factory.mktemp("monitor-gated")
-    app = App(outdir=str(outdir), context={**CDK_CONTEXT, **ENFORCED_VALIDATION_CONTEXT})
-    build(Stage(app, "Test"), EVERY)
-    add_compliance_gates(app)
-    app.synth()  # raises on any unacknowledged nag finding
-    return outdir
+    return synth_gated(tmp_path_factory.mktemp("monitor-gated"), lambda stage: build(stage, EVERY))
 
 
 def test_monitoring_passes_the_nag_packs_cfn_lint_and_checkov(gated):
-    assert json.loads((gated / "validation-report.json").read_text())["pluginReports"] == []
-    lint = run_cfn_lint(sorted(gated.glob("assembly-Test/*.template.json")))
-    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
-    reports, checkov = run_checkov(gated)
-    failed = [(c["check_id"], c["resource"]) for r in reports for c in r["results"]["failed_checks"]]
-    assert not failed and checkov.returncode == 0, failed
+    assert_gates_pass(gated)
