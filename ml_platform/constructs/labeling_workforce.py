@@ -55,6 +55,7 @@ class LabelingWorkforce(Construct):
                 self, "Workforce", workforce_name=name, source_ip_config=source_ips,
                 cognito_config=sagemaker.CfnWorkforce.CognitoConfigProperty(
                     client_id=self.client.user_pool_client_id, user_pool=self.user_pool.user_pool_id))
+            self.workforce.node.add_dependency(self.domain)  # workers sign in through the pool's domain
         elif settings.kind == "oidc":
             oidc = settings.oidc
             assert oidc is not None

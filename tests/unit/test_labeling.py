@@ -79,6 +79,8 @@ def test_private_workforce_uses_the_pool_and_the_ip_allow_list(cognito):
     assert props["WorkforceName"] == "t-dev" and props["SourceIpConfig"] == {"Cidrs": ["203.0.113.0/24"]}
     assert set(props["CognitoConfig"]) == {"ClientId", "UserPool"}
     assert "OidcConfig" not in props
+    [domain] = [k for k, r in found.items() if r["Type"] == "AWS::Cognito::UserPoolDomain"]
+    assert domain in workforce["DependsOn"]  # the sign-in domain exists before the workforce
 
 
 def test_each_team_is_a_group_with_its_own_encrypted_topic_after_the_workforce(cognito):
