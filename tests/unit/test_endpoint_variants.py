@@ -368,3 +368,21 @@ def test_every_kind_of_endpoint_passes_the_nag_packs_cfn_lint_and_checkov(gated)
     skipped = [c["check_id"] for r in reports for c in r["results"]["skipped_checks"]
                if c["resource"].startswith("AWS::SageMaker::Model")]
     assert skipped == ["CKV_AWS_370"]  # only the serverless model, which SageMaker cannot isolate
+
+
+def test_provisioned_concurrency_bounds_change_on_a_schedule_in_its_time_zone():
+    scaling = {**SERVERLESS["serverless"]["provisioned_scaling"], "time_zone": "Europe/Berlin",
+               "schedules": [{"schedule": "cron(0 8 ? * MON-FRI *)", "min_capacity": 4}]}
+    stack, _, _ = build(App(), serverless={**SERVERLESS["serverless"], "provisioned_scaling": scaling})
+    [target] = of_type(resources(stack), "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert [(a["Schedule"], a["ScalableTargetAction"], a["Timezone"]) for a in target["Properties"]["ScheduledActions"]] == [
+        ("cron(0 8 ? * MON-FRI *)", {"MinCapacity": 4}, "Europe/Berlin")]
+
+
+def test_backlog_cooldowns_reach_the_tracking_policy_and_the_wake_step():
+    backlog = {**ASYNC["async_inference"]["scaling"], "scale_in_cooldown_seconds": 1200, "scale_out_cooldown_seconds": 120}
+    stack, _, _ = build(App(), **{**ASYNC, "async_inference": {**ASYNC["async_inference"], "scaling": backlog}})
+    policies = {p["Properties"]["PolicyType"]: p["Properties"] for p in of_type(resources(stack), "AWS::ApplicationAutoScaling::ScalingPolicy")}
+    tracking = policies["TargetTrackingScaling"]["TargetTrackingScalingPolicyConfiguration"]
+    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (1200, 120)
+    assert policies["StepScaling"]["StepScalingPolicyConfiguration"]["Cooldown"] == 120

@@ -14,6 +14,7 @@ from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.labeling_settings import LabelingSettings
 from ml_platform.constructs.labeling_task import TEMPLATE
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
 from ml_platform.stacks.labeling_stack import LabelingStack
 from tests.conftest import assert_gates_pass, synth_gated
 
@@ -183,10 +184,14 @@ def test_an_existing_workforce_is_imported_not_created():
 
 
 def test_options_domain_password_and_disposable_pool():
-    settings = {**BASE, "workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "scans-dev", "password_min_length": 20}}}
-    stack, _ = build(App(), settings, allow_data_deletion=True)
+    settings = {"workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "scans-dev", "password_min_length": 20}},
+                "task": {**TASK, "title": "Which finding?"}}
+    stack, _ = build(App(context={REMOVE_DATA_ON_DESTROY_CONTEXT: True}), settings, allow_data_deletion=True)
     found = resources(stack)
     pool = of_type(found, "AWS::Cognito::UserPool")[0]
+    assert pool["DeletionPolicy"] == "Delete" and pool["Properties"]["DeletionProtection"] == "INACTIVE"
+    env = found[logical_id(stack, stack.task.pre_annotation.function)]["Properties"]["Environment"]["Variables"]
+    assert env["TITLE"] == "Which finding?"
     assert of_type(found, "AWS::Cognito::UserPoolDomain")[0]["Properties"]["Domain"] == "scans-dev"
     assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] == 20
     assert "SourceIpConfig" not in of_type(found, "AWS::SageMaker::Workforce")[0]["Properties"]

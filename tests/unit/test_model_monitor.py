@@ -323,3 +323,21 @@ def gated(tmp_path_factory) -> Path:
 
 def test_monitoring_passes_the_nag_packs_cfn_lint_and_checkov(gated):
     assert_gates_pass(gated)
+
+
+def test_job_resources_and_runtime_options_reach_the_job_definition():
+    job = {**DATA_QUALITY, "schedule": "every 2 hours", "instance_type": "ml.c5.2xlarge", "instance_count": 2,
+           "volume_size_gb": 100, "max_runtime_minutes": 90}
+    stack, _, _ = build(App(), {**MINIMAL, "data_quality": job})
+    [definition] = of_type(resources(stack), "AWS::SageMaker::DataQualityJobDefinition")
+    cluster = definition["Properties"]["JobResources"]["ClusterConfig"]
+    assert (cluster["InstanceType"], cluster["InstanceCount"], cluster["VolumeSizeInGB"]) == ("ml.c5.2xlarge", 2, 100)
+    assert definition["Properties"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 5400}
+    [schedule] = of_type(resources(stack), "AWS::SageMaker::MonitoringSchedule")
+    assert schedule["Properties"]["MonitoringScheduleConfig"]["ScheduleConfig"] == {"ScheduleExpression": "cron(0 0/2 ? * * *)"}
+
+
+def test_explainability_of_a_json_lines_model_tells_clarify_so():
+    settings = MonitorSettings.model_validate({**MINIMAL, "explainability": {**EXPLAINABILITY, "content_type": "application/jsonlines"}})
+    assert settings.explainability.analysis_config()["predictor"] == {
+        "content_type": "application/jsonlines", "accept_type": "application/jsonlines"}
