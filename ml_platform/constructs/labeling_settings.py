@@ -54,12 +54,13 @@ class CognitoSettings(StrictSettings):
 class OidcSettings(StrictSettings):
     """Your OpenID Connect identity provider instead of Cognito.
 
-    :ivar client_id: the client registered for Ground Truth.
+    :ivar client_id: the client registered for Ground Truth (letters, digits, ``_`` and ``+``, as
+        SageMaker requires).
     :ivar client_secret_name: Secrets Manager secret holding the client secret (read at deploy).
     :ivar issuer: and the endpoints, all ``https://``.
     """
 
-    client_id: Annotated[str, Field(min_length=1, max_length=1024)]
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+]+$", max_length=1024)]
     client_secret_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_+=.@-]+$", max_length=512)]
     issuer: HttpsUrl
     authorization_endpoint: HttpsUrl

@@ -22,7 +22,7 @@ ENV = {"account": "111111111111", "region": "eu-west-1"}
 TASK = {"input": {"zone": "raw", "prefix": "labeling/images/"}, "output": {"zone": "curated", "prefix": "labeling/labels/"},
         "labels": ["normal", "benign", "malignant"]}
 BASE = {"workforce": {"teams": {"radiologists": {"description": "Radiologists"}, "students": {}}}, "task": TASK}
-OIDC = {"client_id": "gt-client", "client_secret_name": "labeling/oidc-client-secret", "issuer": "https://id.example.org",
+OIDC = {"client_id": "gt_client", "client_secret_name": "labeling/oidc-client-secret", "issuer": "https://id.example.org",
         "authorization_endpoint": "https://id.example.org/authorize", "token_endpoint": "https://id.example.org/token",
         "user_info_endpoint": "https://id.example.org/userinfo", "logout_endpoint": "https://id.example.org/logout",
         "jwks_uri": "https://id.example.org/jwks"}
@@ -166,7 +166,7 @@ def test_oidc_workforce_reads_its_secret_at_deploy_and_teams_are_oidc_groups():
     oidc = workforce["Properties"]["OidcConfig"]
     assert oidc["ClientSecret"] == "{{resolve:secretsmanager:labeling/oidc-client-secret:SecretString:::}}"
     assert (oidc["Issuer"], oidc["JwksUri"], oidc["ClientId"]) == ("https://id.example.org", "https://id.example.org/jwks",
-                                                                 "gt-client")
+                                                                 "gt_client")
     groups = sorted(t["Properties"]["MemberDefinitions"][0]["OidcMemberDefinition"]["OidcGroups"][0]
                     for t in of_type(found, "AWS::SageMaker::Workteam"))
     assert groups == ["radiologists", "students"]
@@ -208,6 +208,7 @@ def test_options_domain_password_and_disposable_pool():
     ({"workforce": {**BASE["workforce"], "cognito": {"domain_prefix": "Upper"}}}, "should match pattern"),
     ({"workforce": {**BASE["workforce"], "cognito": {"password_min_length": 8}}}, "greater than or equal to 12"),
     ({"workforce": {**BASE["workforce"], "oidc": {**OIDC, "issuer": "http://id.example.org"}}}, "should match pattern"),
+    ({"workforce": {**BASE["workforce"], "oidc": {**OIDC, "client_id": "gt-client"}}}, "should match pattern"),
     ({"workforce": {"teams": {}}}, "at least 1 item"),
     ({"workforce": {"teams": {"bad_team": {}}}}, "should match pattern"),
     ({"task": {**TASK, "labels": ["one"]}}, "at least 2 items"),
@@ -239,3 +240,13 @@ def gated(tmp_path_factory) -> Path:
 
 def test_labeling_passes_the_nag_packs_cfn_lint_and_checkov(gated):
     assert_gates_pass(gated)
+
+
+@pytest.fixture(scope="module")
+def gated_oidc(tmp_path_factory) -> Path:
+    settings = {**BASE, "workforce": {**BASE["workforce"], "oidc": OIDC}}
+    return synth_gated(tmp_path_factory.mktemp("labeling-oidc"), lambda stage: build(stage, settings))
+
+
+def test_an_oidc_workforce_passes_the_gates_too(gated_oidc):
+    assert_gates_pass(gated_oidc)
