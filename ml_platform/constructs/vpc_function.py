@@ -45,14 +45,14 @@ class VpcFunction(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, name: str, description: str, network: MlNetwork,
                  key: kms.IKey, no_dlq_reason: str, environment: Mapping[str, str] | None = None,
-                 reserved_concurrency: int = 5, timeout: Duration = Duration.minutes(1),
+                 reserved_concurrency: int = 5, timeout: Duration | None = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, construct_id)
         self.role = ManagedPolicyRole.for_service(self, "Role", service="lambda.amazonaws.com", description=description)
         self.function = lambda_.Function(
             self, "Function", runtime=RUNTIME, handler="handler.on_event",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR / name), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            role=self.role, timeout=timeout, memory_size=128, reserved_concurrent_executions=reserved_concurrency,
+            role=self.role, timeout=timeout or Duration.minutes(1), memory_size=128, reserved_concurrent_executions=reserved_concurrency,
             vpc=network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[network.job_security_group],
             environment=dict(environment) if environment else None,
