@@ -22,7 +22,7 @@ from ml_platform.constructs.endpoint_settings import (
 from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.sagemaker_roles import LakeObject
 from ml_platform.constructs.serving_model import MAX_CONTAINERS
-from ml_platform.constructs.training_pipeline import builtin_image
+from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.constructs.validation import StrictSettings
 from ml_platform.training_settings import ModelName, RepositoryName, TrainingSettings
 

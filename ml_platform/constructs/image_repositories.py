@@ -18,6 +18,7 @@ from constructs import Construct
 from pydantic import Field
 
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.validation import StrictSettings, check_problems
 
 _SEGMENT = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -67,7 +68,7 @@ class ImageRepositories(Construct):
         self.repositories: dict[str, ecr.Repository] = {}
         for name, settings in repositories.items():
             self.repositories[name] = ecr.Repository(
-                self, f"{''.join(p.title() for p in re.split('[._-]', name))}Repository",
+                self, f"{pascal_case(name)}Repository",
                 repository_name=f"{name_prefix}/{name}",
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 image_scan_on_push=True,

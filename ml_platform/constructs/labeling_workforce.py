@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ml_platform.constructs.labeling_settings import CognitoSettings, WorkforceSettings
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.validation import check_problems
 
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -111,7 +112,7 @@ class LabelingWorkforce(Construct):
 
     def _team(self, team: str, description: str, key: kms.Key) -> sagemaker.CfnWorkteam:
         team_name = f"{self.name}-{team}"
-        topic = sns.Topic(self, f"{_title(team)}Topic", display_name=f"New labeling tasks for {team_name}",
+        topic = sns.Topic(self, f"{pascal_case(team)}Topic", display_name=f"New labeling tasks for {team_name}",
                           master_key=key, enforce_ssl=True)
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowThisAccountsWorkteam", principals=[iam.ServicePrincipal(SAGEMAKER)], actions=["sns:Publish"],
@@ -125,7 +126,7 @@ class LabelingWorkforce(Construct):
         else:
             pool, client = self._pool_and_client()
             if self.user_pool is not None:
-                group = cognito.CfnUserPoolGroup(self, f"{_title(team)}Group", user_pool_id=pool, group_name=team,
+                group = cognito.CfnUserPoolGroup(self, f"{pascal_case(team)}Group", user_pool_id=pool, group_name=team,
                                                  description=description)
                 group_name = group.ref
             else:
@@ -134,7 +135,7 @@ class LabelingWorkforce(Construct):
                 cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
                     cognito_client_id=client, cognito_user_group=group_name, cognito_user_pool=pool))
         workteam = sagemaker.CfnWorkteam(
-            self, f"{_title(team)}Team", workteam_name=team_name, description=description,
+            self, f"{pascal_case(team)}Team", workteam_name=team_name, description=description,
             workforce_name=self.workforce_name, member_definitions=[member],
             notification_configuration=sagemaker.CfnWorkteam.NotificationConfigurationProperty(
                 notification_topic_arn=topic.topic_arn))
@@ -149,6 +150,3 @@ class LabelingWorkforce(Construct):
         assert existing is not None
         return existing.user_pool_id, existing.client_id
 
-
-def _title(key: str) -> str:
-    return "".join(p.title() for p in key.split("-"))

@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Field, model_validator
 from ml_platform.constructs.compliance import VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID, explain_cdk_provider
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.validation import StrictSettings
 
 #: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
@@ -182,7 +183,7 @@ class MlNetwork(Construct):
         )
         for name in settings.interface_endpoints:
             self.endpoints[name] = vpc.add_interface_endpoint(
-                f"{''.join(p.title() for p in name.split('_'))}Endpoint",
+                f"{pascal_case(name)}Endpoint",
                 service=ENDPOINTS[name], subnets=self.subnets, private_dns_enabled=True,
                 security_groups=[self.endpoint_security_group], open=False,
             )

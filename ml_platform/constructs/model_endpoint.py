@@ -42,7 +42,6 @@ from ml_platform.constructs.endpoint_settings import EndpointSettings
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import GROUP_NAME
 from ml_platform.constructs.pipeline_alerts import AlertTopic
-from ml_platform.constructs.sagemaker_roles import LakeLocation
 from ml_platform.constructs.serving_model import ModelSource, source_model
 from ml_platform.constructs.validation import check_problems
 
@@ -239,7 +238,7 @@ class ModelEndpoint(Construct):
             ])
             notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
                 success_topic=self.results_topic.topic_arn, error_topic=self.results_topic.topic_arn)
-        output = _location_uri(lake, settings.output)
+        output = lake.s3_uri(settings.output.zone, settings.output.prefix)
         client = settings.max_concurrent_invocations_per_instance
         return sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
             output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
@@ -359,10 +358,6 @@ class ModelEndpoint(Construct):
             track_invocations(target, scaling)
             targets[variant] = target
         return targets
-
-
-def _location_uri(lake: DataLake, location: LakeLocation) -> str:
-    return lake.s3_uri(location.zone, location.prefix)
 
 
 def _traffic(kind: str, step_percent: int, wait_seconds: int):

@@ -16,7 +16,6 @@ alarms watch the drift and quality metrics the settings name.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -33,7 +32,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.constructs.baseline_check import BaselineCheck
+from ml_platform.constructs.baseline_check import BaselineCheck, object_folder
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.ml_network import MlNetwork
@@ -46,7 +45,9 @@ from ml_platform.constructs.monitor_settings import (
     MonitorSettings,
     interval_hours,
 )
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.constructs.validation import check_problems
 
 #: Monitoring type (settings name) -> (schedule's MonitoringType, name suffix, SDK image family).
@@ -63,14 +64,11 @@ LOCAL_INPUT = "/opt/ml/processing/input/endpoint"
 LOCAL_OUTPUT = "/opt/ml/processing/output"
 
 
-@functools.cache
 def monitor_image(family: str, region: str) -> str:
     """The region's ``model-monitor`` (analyzer) or ``clarify`` image URI from the SageMaker SDK's
     registry; a ``ValueError`` naming the region if the SDK does not list it."""
-    from sagemaker.core import image_uris  # heavy: imported only when a monitor needs it
-
     try:
-        return image_uris.retrieve(family, region)
+        return builtin_image(family, region)
     except ValueError:
         raise ValueError(f"the SageMaker SDK lists no {family} image in region {region!r}; Model Monitor "
                          "cannot run there (or the pinned sagemaker-core is older than the region)") from None
@@ -139,7 +137,7 @@ class ModelMonitor(Construct):
         self.baseline_check = BaselineCheck(self, "Baselines", lake=lake, objects=baselines, network=network,
                                             logs_key=alerts.key, removal_policy=removal_policy)
         for obj in baselines:
-            lake.grant_read(role, obj.zone, obj.key.rpartition("/")[0] + "/" if "/" in obj.key else "")
+            lake.grant_read(role, obj.zone, object_folder(obj.key))
         self.job_definitions: dict[str, Construct] = {}
         self.schedules: dict[str, sagemaker.CfnMonitoringSchedule] = {}
         for kind, job in settings.jobs().items():
@@ -148,7 +146,7 @@ class ModelMonitor(Construct):
                 definition.node.add_dependency(role)  # the role's policy exists before SageMaker checks it
             monitoring_type, suffix, _ = TYPES[kind]
             schedule = sagemaker.CfnMonitoringSchedule(
-                self, f"{_title(kind)}Schedule", monitoring_schedule_name=f"{endpoint_name}-{suffix}",
+                self, f"{pascal_case(kind)}Schedule", monitoring_schedule_name=f"{endpoint_name}-{suffix}",
                 endpoint_name=endpoint_name,
                 monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                     # Job definitions have no name attribute: the name is what follows '/' in the ARN.
@@ -167,7 +165,7 @@ class ModelMonitor(Construct):
     def _data_quality(self, job: DataQuality) -> sagemaker.CfnDataQualityJobDefinition:
         cls = sagemaker.CfnDataQualityJobDefinition
         return cls(
-            self, "DataQuality", role_arn=self._role.role_arn,
+            self, "DataQuality", **self._job(cls, job),
             data_quality_app_specification=cls.DataQualityAppSpecificationProperty(
                 image_uri=self._image("data_quality"), environment={"publish_cloudwatch_metrics": "Enabled"}),
             data_quality_baseline_config=cls.DataQualityBaselineConfigProperty(
@@ -176,15 +174,13 @@ class ModelMonitor(Construct):
             data_quality_job_input=cls.DataQualityJobInputProperty(endpoint_input=cls.EndpointInputProperty(
                 endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT)),
             data_quality_job_output_config=self._output(cls, "data_quality"),
-            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
-            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         )
 
     def _model_quality(self, job: ModelQuality) -> sagemaker.CfnModelQualityJobDefinition:
         cls = sagemaker.CfnModelQualityJobDefinition
         self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
         return cls(
-            self, "ModelQuality", role_arn=self._role.role_arn,
+            self, "ModelQuality", **self._job(cls, job),
             model_quality_app_specification=cls.ModelQualityAppSpecificationProperty(
                 image_uri=self._image("model_quality"), problem_type=job.problem_type,
                 environment={"publish_cloudwatch_metrics": "Enabled"}),
@@ -198,15 +194,13 @@ class ModelMonitor(Construct):
                 ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
                     s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
             model_quality_job_output_config=self._output(cls, "model_quality"),
-            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
-            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         )
 
     def _bias(self, job: Bias) -> sagemaker.CfnModelBiasJobDefinition:
         cls = sagemaker.CfnModelBiasJobDefinition
         self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
         return cls(
-            self, "Bias", role_arn=self._role.role_arn,
+            self, "Bias", **self._job(cls, job),
             model_bias_app_specification=cls.ModelBiasAppSpecificationProperty(
                 image_uri=self._image("bias"), config_uri=self._analysis_config("bias", job.analysis_config()),
                 environment={"publish_cloudwatch_metrics": "Enabled"}),
@@ -217,14 +211,12 @@ class ModelMonitor(Construct):
                 ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
                     s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
             model_bias_job_output_config=self._output(cls, "bias"),
-            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
-            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         )
 
     def _explainability(self, job: Explainability) -> sagemaker.CfnModelExplainabilityJobDefinition:
         cls = sagemaker.CfnModelExplainabilityJobDefinition
         return cls(
-            self, "Explainability", role_arn=self._role.role_arn,
+            self, "Explainability", **self._job(cls, job),
             model_explainability_app_specification=cls.ModelExplainabilityAppSpecificationProperty(
                 image_uri=self._image("explainability"),
                 config_uri=self._analysis_config("explainability", job.analysis_config()),
@@ -234,8 +226,6 @@ class ModelMonitor(Construct):
             model_explainability_job_input=cls.ModelExplainabilityJobInputProperty(
                 endpoint_input=cls.EndpointInputProperty(endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT)),
             model_explainability_job_output_config=self._output(cls, "explainability"),
-            job_resources=self._resources(cls, job), network_config=self._network_config(cls),
-            stopping_condition=cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         )
 
     # -- shared parts --------------------------------------------------------------------------
@@ -252,17 +242,21 @@ class ModelMonitor(Construct):
                 local_path=LOCAL_OUTPUT, s3_upload_mode="EndOfJob",
                 s3_uri=self._lake.s3_uri(self.settings.reports.zone, f"{self.reports_prefix}{TYPES[kind][1]}/")))])
 
-    def _resources(self, cls, job: MonitorJob):
-        return cls.MonitoringResourcesProperty(cluster_config=cls.ClusterConfigProperty(
-            instance_count=job.instance_count, instance_type=job.instance_type,
-            volume_size_in_gb=job.volume_size_gb, volume_kms_key_id=self._key))
-
-    def _network_config(self, cls):
+    def _job(self, cls, job: MonitorJob) -> dict:
+        """What every job definition shares: the role, the instances with the lake key on their
+        volumes, the isolated and encrypted network, and the run time limit."""
         network = self._network
-        return cls.NetworkConfigProperty(
-            enable_inter_container_traffic_encryption=True, enable_network_isolation=True,
-            vpc_config=cls.VpcConfigProperty(security_group_ids=[network.job_security_group.security_group_id],
-                                             subnets=[s.subnet_id for s in network.vpc.isolated_subnets]))
+        return {
+            "role_arn": self._role.role_arn,
+            "job_resources": cls.MonitoringResourcesProperty(cluster_config=cls.ClusterConfigProperty(
+                instance_count=job.instance_count, instance_type=job.instance_type,
+                volume_size_in_gb=job.volume_size_gb, volume_kms_key_id=self._key)),
+            "network_config": cls.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True, enable_network_isolation=True,
+                vpc_config=cls.VpcConfigProperty(security_group_ids=[network.job_security_group.security_group_id],
+                                                 subnets=[s.subnet_id for s in network.vpc.isolated_subnets])),
+            "stopping_condition": cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
+        }
 
     def _analysis_config(self, kind: str, config: dict) -> str:
         """``config`` written to a file named after its content, shipped as an asset the role reads."""
@@ -274,7 +268,7 @@ class ModelMonitor(Construct):
             partial = path.with_suffix(f".{os.getpid()}.tmp")
             partial.write_text(text)
             os.replace(partial, path)
-        asset = s3_assets.Asset(self, f"{_title(kind)}AnalysisConfig", path=str(path))
+        asset = s3_assets.Asset(self, f"{pascal_case(kind)}AnalysisConfig", path=str(path))
         # That one object, not the asset bucket (an asset grant would read every asset of the account).
         self._role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]))
@@ -339,6 +333,3 @@ class ModelMonitor(Construct):
             violations.add_target(_StartPipeline(pipeline_arn, self.retrain_role))
         return [failed, violations]
 
-
-def _title(kind: str) -> str:
-    return "".join(p.title() for p in kind.split("_"))

@@ -17,6 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertSettings, AlertTopic
 from ml_platform.constructs.validation import check_problems
 
@@ -55,7 +56,7 @@ class ModelRegistry(Construct):
         self.groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
         for model, name in names.items():
             group = sagemaker.CfnModelPackageGroup(
-                self, f"{''.join(p.title() for p in model.split('-'))}Group",
+                self, f"{pascal_case(model)}Group",
                 model_package_group_name=name,
                 model_package_group_description=f"Versions of {model} awaiting or past approval",
             )

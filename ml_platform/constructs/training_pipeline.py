@@ -15,7 +15,6 @@ the lake key.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +29,7 @@ from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import ModelRegistry
+from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.constructs.sagemaker_roles import LakeLocation, SageMakerRoles
 from ml_platform.constructs.validation import StrictSettings
 
@@ -39,14 +39,6 @@ ALGORITHM_VERSIONS = {"xgboost": "1.7-1", "linear-learner": "1"}
 SKLEARN_VERSION = "1.2-1"
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 _COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
-
-
-@functools.cache
-def builtin_image(algorithm: str, region: str, version: str) -> str:
-    """The region's image URI of a built-in algorithm, from the SageMaker SDK's registry."""
-    from sagemaker.core import image_uris  # heavy: imported only when a pipeline needs it
-
-    return image_uris.retrieve(algorithm, region, version=version)
 
 
 class MetricCheck(StrictSettings):

@@ -12,6 +12,7 @@ from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_monitor import ModelMonitor
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.monitoring_settings import MonitoringSection
@@ -55,7 +56,7 @@ class MonitoringStack(Stack):
             name = f"{name_prefix}-{key}"
             pipeline = training.pipelines.get(endpoint.model) if monitor.retrain_on_violations else None
             self.monitors[key] = ModelMonitor(
-                self, "".join(p.title() for p in key.split("-")), endpoint_name=name,
+                self, pascal_case(key), endpoint_name=name,
                 capture_prefix=f"{endpoint.data_capture.prefix}{name}/",  # type: ignore[union-attr]
                 settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts,
                 pipeline_name=f"{name_prefix}-{endpoint.model}" if pipeline is not None else None,

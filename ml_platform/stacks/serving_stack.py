@@ -11,10 +11,11 @@ from ml_platform.constructs.batch_transform import BatchTransform
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_endpoint import ModelEndpoint
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.constructs.serving_model import ModelContainer, ModelSource
-from ml_platform.constructs.training_pipeline import builtin_image
+from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.serving_settings import ModelChoice, ServedContainer, ServingSettings
 from ml_platform.stacks.training_stack import TrainingStack
 
@@ -60,7 +61,7 @@ class ServingStack(Stack):
 
         self.endpoints = {
             key: ModelEndpoint(
-                self, _construct_id(key), name=f"{name_prefix}-{key}", model=source(endpoint.model, endpoint),
+                self, pascal_case(key), name=f"{name_prefix}-{key}", model=source(endpoint.model, endpoint),
                 challenger_models={n: source(endpoint.model, c) for n, c in endpoint.challengers.items()},
                 settings=endpoint, role=role, lake=lake, network=network, alerts=self.alerts,  # type: ignore[arg-type]
             )
@@ -68,7 +69,7 @@ class ServingStack(Stack):
         }
         self.batch = {
             key: BatchTransform(
-                self, f"{_construct_id(key)}Batch", name=f"{name_prefix}-{key}", model=source(scoring.model, scoring),
+                self, f"{pascal_case(key)}Batch", name=f"{name_prefix}-{key}", model=source(scoring.model, scoring),
                 settings=scoring, role=role, lake=lake, network=network,
             )
             for key, scoring in settings.batch.items()
@@ -80,6 +81,3 @@ class ServingStack(Stack):
             return training.images.repositories[container.repository].repository_uri_for_tag(container.tag)
         return builtin_image(container.algorithm, self.region, container.algorithm_version)  # type: ignore[arg-type]
 
-
-def _construct_id(key: str) -> str:
-    return "".join(p.title() for p in key.split("-"))

@@ -30,6 +30,7 @@ class PlatformStage(Stage):
         super().__init__(scope, config.name, env=env)
         self.config = config
         tag_everything(self, config.tags.as_aws_tags())
+        name_prefix = f"{config.prefix}-{config.name}"  # of every named resource: <prefix>-<env>-...
         self.data_lake = DataLakeStack(
             self,
             "DataLake",
@@ -50,7 +51,7 @@ class PlatformStage(Stage):
                 **self._stack_props("DataCatalog", "data catalog and preparation"),
                 lake=self.data_lake.lake,
                 settings=config.data_catalog,
-                name_prefix=f"{config.prefix}-{config.name}",
+                name_prefix=name_prefix,
             )
         self.training: TrainingStack | None = None
         if config.training is not None:
@@ -59,7 +60,7 @@ class PlatformStage(Stage):
                 "Training",
                 **self._stack_props("Training", "image repositories and model registry"),
                 settings=config.training,
-                name_prefix=f"{config.prefix}-{config.name}",
+                name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
             )
@@ -71,7 +72,7 @@ class PlatformStage(Stage):
                 "Serving",
                 **self._stack_props("Serving", "model endpoints"),
                 settings=config.serving,
-                name_prefix=f"{config.prefix}-{config.name}",
+                name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 training=self.training,
@@ -85,7 +86,7 @@ class PlatformStage(Stage):
                 **self._stack_props("Monitoring", "model monitoring"),
                 settings=config.monitoring,
                 serving=config.serving,  # type: ignore[arg-type]
-                name_prefix=f"{config.prefix}-{config.name}",
+                name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 training=self.training,
@@ -98,7 +99,7 @@ class PlatformStage(Stage):
                 "Labeling",
                 **self._stack_props("Labeling", "Ground Truth labeling"),
                 settings=config.labeling,
-                name_prefix=f"{config.prefix}-{config.name}",
+                name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
             )

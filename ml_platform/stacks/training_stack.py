@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.sagemaker_roles import SageMakerRoles
 from ml_platform.constructs.training_pipeline import TrainingPipeline
@@ -53,7 +54,7 @@ class TrainingStack(Stack):
                 self.registry.grant_register(self.roles.roles["pipeline"], model)
         self.pipelines = {
             pipeline.model: TrainingPipeline(
-                self, f"{''.join(p.title() for p in pipeline.model.split('-'))}Pipeline", settings=pipeline,
+                self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
                 lake=lake, roles=self.roles, network=network, registry=self.registry,
                 name_prefix=name_prefix, images=self.images,
             )

@@ -14,7 +14,8 @@ from ml_platform.constructs.image_repositories import ImageRepositories, Reposit
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_registry import ModelRegistry
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.training_pipeline import PipelineSettings, TrainingPipeline, builtin_image
+from ml_platform.constructs.sagemaker_images import builtin_image
+from ml_platform.constructs.training_pipeline import PipelineSettings, TrainingPipeline
 from ml_platform.training_settings import TrainingSettings
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
