@@ -200,3 +200,22 @@ def test_dev_enables_labeling_with_a_cognito_workforce_one_team_and_the_task(tem
     [team] = [r["Properties"] for r in labeling.values() if r["Type"] == "AWS::SageMaker::Workteam"]
     assert team["WorkteamName"] == "mlp-dev-radiologists"
     assert "mlp-prod-Labeling" not in templates["prod"]
+
+
+def test_monitoring_alerts_email_the_configured_addresses(tmp_path):
+    (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text().replace(
+        "\nmonitoring:\n", "\nmonitoring:\n  alerts: {emails: [ml-oncall@example.com]}\n"))
+    monitoring = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT).node.find_child("prod").monitoring
+    [subscription] = [r for r in monitoring.node.find_all() if r.node.id == "ml-oncall@example.com"]
+    assert monitoring.resolve(subscription.node.default_child.topic_arn) == monitoring.resolve(monitoring.alerts.topic.topic_arn)
+
+
+def test_a_container_of_a_platform_repository_serves_its_tag_with_its_environment(tmp_path):
+    (tmp_path / "dev.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text().replace(
+        '        - algorithm: xgboost\n          algorithm_version: "1.7-1"\n',
+        "        - repository: churn-inference\n          tag: v3\n          environment: {LOG_LEVEL: info}\n"))
+    serving = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT).node.find_child("dev").serving
+    [container] = serving.resolve(serving.endpoints["churn-async"].model.containers)
+    repository = serving.node.scope.training.images.repositories["churn-inference"]
+    assert container["image"] == serving.resolve(repository.repository_uri_for_tag("v3"))
+    assert container["environment"] == {"LOG_LEVEL": "info"}
