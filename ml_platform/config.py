@@ -21,6 +21,7 @@ from ml_platform.constructs.athena_workgroup import AthenaSettings
 from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
 from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
+from ml_platform.constructs.lake_locations import DAILY as PARTITION_KEYS
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
 from ml_platform.constructs.pipeline_alerts import AlertSettings
@@ -154,10 +155,30 @@ class EnvironmentConfig(StrictSettings):
         if self.tags.environment != self.name:
             problems.append(f"tags.environment: must be the environment name {self.name!r}, the file's "
                             f"name (got {self.tags.environment!r})")
+        problems += self._feature_source_problems()
         if self.serving is not None:
             problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
         if self.monitoring is not None:
             problems += self.monitoring.problems_with(self.serving, self.training)
+        return problems
+
+    def _feature_source_problems(self) -> list[str]:
+        """A consumer whose source does not exist: a feature set reading a dataset that no Glue or
+        DataBrew pipeline of ``data_catalog`` writes, or a column a Glue dataset does not have."""
+        catalog = self.data_catalog
+        glue = {name: (*d.columns, *PARTITION_KEYS) for name, d in catalog.datasets.items()} if catalog else {}
+        known = sorted({*glue, *(catalog.databrew if catalog else {})})
+        problems = []
+        for index, pipeline in enumerate(self.training.pipelines if self.training else ()):
+            for number, source in enumerate(pipeline.features.sources if pipeline.features else ()):
+                where = f"training.pipelines[{index}].features.sources[{number}]"
+                if source.dataset not in known:
+                    problems.append(f"{where}.dataset: {source.dataset!r} is not a dataset of data_catalog "
+                                    f"(datasets or databrew: {', '.join(known) or 'none'})")
+                elif source.dataset in glue:
+                    problems += [f"{where}.columns: {column!r} is not a column of dataset {source.dataset!r} "
+                                 f"({', '.join(glue[source.dataset])})"
+                                 for column in source.columns if column not in glue[source.dataset]]
         return problems
 
     def stack_name(self, stack: str) -> str:

@@ -53,4 +53,7 @@ class MonitoringSection(StrictSettings):
             if monitor.retrain_on_violations and endpoint.model not in pipelines:
                 problems.append(f"{where}.retrain_on_violations: needs a training pipeline of model "
                                 f"{endpoint.model!r} (training.pipelines)")
+            if monitor.feedback is not None and endpoint.model not in pipelines:
+                problems.append(f"{where}.feedback: labeled rows go to the training pipeline of the served model, "
+                                f"and model {endpoint.model!r} has none (training.pipelines)")
         return problems

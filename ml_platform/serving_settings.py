@@ -171,10 +171,6 @@ class ServingSettings(StrictSettings):
                                     f"training.roles.inference.images ({', '.join(role.images) or 'none'})")
                 if container.algorithm is not None:
                     problems += _builtin_image_problems(where, container, region)
-                data = container.model_data
-                if data is not None and not any(r.zone == data.zone and data.key.startswith(r.prefix) for r in role.reads):
-                    problems.append(f"{where}.model_data: {data.zone}/{data.key} is outside what "
-                                    "training.roles.inference reads")
         return problems
 
 

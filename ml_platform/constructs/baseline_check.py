@@ -16,14 +16,10 @@ from constructs import Construct
 
 from ml_platform.constructs.compliance import DEPLOY_ONLY_DLQ_REASON
 from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.lake_locations import object_folder
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.sagemaker_roles import LakeObject
 from ml_platform.constructs.vpc_function import VpcFunction
-
-
-def object_folder(key: str) -> str:
-    """The prefix (``a/b/``) holding ``key`` (``a/b/c.json``), or ``""`` at the zone's root."""
-    return key.rpartition("/")[0] + "/" if "/" in key else ""
 
 
 class BaselineCheck(Construct):

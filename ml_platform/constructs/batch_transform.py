@@ -100,7 +100,8 @@ class BatchTransform(Construct):
             [] if re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,25}", name) else [
                 f"name {name!r} is invalid; use letters, digits and '-', {JOB_PREFIX_MAX} characters at most"])
             + model.problems())
-        self.model = source_model(self, "Model", source=model, role=role, network=network, options=settings)
+        self.model = source_model(self, "Model", source=model, role=role, network=network, options=settings,
+                                  lake=lake)
         lake.grant_read(role, Zone(settings.input.zone), settings.input.prefix)
         lake.grant_write(role, Zone(settings.output.zone), settings.output.prefix)
         run = scheduler.ContextAttribute.execution_id

@@ -4,12 +4,15 @@ The recipe (typed steps, :mod:`ml_platform.constructs.databrew_steps`) cleans th
 its personal data; the recipe job writes Parquet partitioned by date to the target zone,
 encrypted with the lake key; the profile job profiles the source, detects PII entities and
 validates the ruleset, writing its report to the artifacts zone. Both jobs may run on schedules.
+A scheduled recipe job reads only the files that landed since its previous run (an incremental
+window on the files' last-modified date) and appends them to its output.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Literal
 
 from aws_cdk import RemovalPolicy, Stack
@@ -26,6 +29,7 @@ from ml_platform.constructs.data_lake import DataLake, DataZoneName, Zone, datas
 from ml_platform.constructs.databrew_rules import AnyRule, rule_names_problem
 from ml_platform.constructs.databrew_steps import AnyStep, RecipeContext
 from ml_platform.constructs.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.recipe_publisher import RecipePublisher
 from ml_platform.constructs.s3_grants import grant_read_prefix, grant_write_prefix
 from ml_platform.constructs.schedule import CronExpression
@@ -34,7 +38,7 @@ from ml_platform.constructs.validation import StrictSettings
 #: PII entity types the profile job detects by default.
 DEFAULT_PII_ENTITY_TYPES = ("EMAIL", "PHONE_NUMBER", "CREDIT_CARD", "PERSON_NAME", "IP_ADDRESS", "USA_SSN")
 #: Partition keys of the lake layout, captured from the path and written as output partitions.
-PARTITION_KEYS = ("year", "month", "day")
+PARTITION_KEYS = DAILY
 #: Prefix of the profile reports in the artifacts zone.
 PROFILE_PREFIX = "databrew-profiles/"
 _FORMATS = {"csv": "CSV", "json": "JSON", "parquet": "PARQUET"}
@@ -61,7 +65,14 @@ class DataBrewDatasetSettings(StrictSettings):
     :ivar job: size and limits of both jobs. Default: ``DataBrewJobSettings()``.
     :ivar pii_entity_types: entity types the profile job detects. Default: :data:`DEFAULT_PII_ENTITY_TYPES`.
     :ivar latest_files: read only the newest N files (by last-modified date) of the layout, e.g.
-        the last day's drop. Default: none, every file of every day.
+        the last day's drop; for on-demand runs, not with ``incremental_days`` or ``recipe_schedule``.
+        Default: none, every file of every day.
+    :ivar incremental_days: 1-31. Each run reads only the files last modified in the N days before
+        it starts (DataBrew evaluates the window when the job starts), so that successive scheduled
+        runs read each file once; it must equal the period of ``recipe_schedule``, which must run
+        once a day (N=1) or once a week (N=7) at a fixed time, best away from when files land
+        (the window moves with the job's actual start). The profile job reads the same window.
+        Default: 1 with ``recipe_schedule``, else none (every file of every day).
     """
 
     format: Literal["csv", "json", "parquet"]
@@ -76,15 +87,44 @@ class DataBrewDatasetSettings(StrictSettings):
         tuple[Annotated[str, Field(pattern=r"^[A-Z][A-Z_]{1,63}$")], ...], Field(strict=False, min_length=1)
     ] = DEFAULT_PII_ENTITY_TYPES
     latest_files: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    incremental_days: Annotated[int, Field(ge=1, le=31)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DataBrewDatasetSettings:
         if self.source_zone == self.target_zone:
             raise ValueError(f"source_zone and target_zone are both {self.source_zone!r}; they must differ")
-        problem = rule_names_problem(self.ruleset)
+        problem = rule_names_problem(self.ruleset) or self._window_problem()
         if problem:
             raise ValueError(problem)
         return self
+
+    @property
+    def window_days(self) -> int | None:
+        """Days of files each run reads (:attr:`incremental_days` or its default), None for all."""
+        if self.incremental_days is not None:
+            return self.incremental_days
+        return 1 if self.recipe_schedule else None
+
+    def _window_problem(self) -> str | None:
+        days = self.window_days
+        if days is None:
+            return None
+        if self.latest_files is not None and self.incremental_days is not None:
+            return "latest_files and incremental_days both select the files a run reads; set only one"
+        if self.latest_files is not None:
+            return ("latest_files would make scheduled runs re-read or skip files; runs of recipe_schedule "
+                    "read the incremental_days window (default 1 day), so remove latest_files")
+        if self.recipe_schedule is None:
+            return None
+        period = schedule_period_days(self.recipe_schedule)
+        if period is None:
+            return (f"recipe_schedule {self.recipe_schedule!r} must run once a day or once a week at a fixed time "
+                    "(e.g. cron(0 3 * * ? *)) so that incremental windows neither overlap nor leave gaps")
+        if days != period:
+            effect = "read files twice" if days > period else "skip files"
+            return (f"incremental_days is {days} but recipe_schedule runs every {period} day(s): "
+                    f"set incremental_days: {period}, or its windows {effect}")
+        return None
 
     @property
     def uses_secret(self) -> bool:
@@ -125,6 +165,13 @@ class PiiSecret(Construct):
 class DataBrewPipeline(Construct):
     """Dataset, recipe (published on deploy), recipe job, ruleset, profile job and schedules.
 
+    With an incremental window (:attr:`DataBrewDatasetSettings.window_days`) the dataset selects
+    the files last modified in the window and the recipe job appends their rows to its output.
+    DataBrew can only overwrite the whole output location, never one partition, so a manual
+    re-run or retry within a window, or an on-demand run without one, appends its rows again.
+
+    :ivar output: what the recipe job writes: Parquet under ``<dataset>/year=/month=/day=/`` of the
+        target zone, the hand-off to consumers (read its URI, grant reads through it).
     :param dataset: the dataset's name; its data is under ``<dataset>/year=/month=/day=/``.
     :param lake: the lake (source, target and artifacts zones, and the key).
     :param settings: the dataset's DataBrew settings.
@@ -168,6 +215,7 @@ class DataBrewPipeline(Construct):
                 )
                 if settings.latest_files
                 else None,
+                last_modified_date_condition=_last_modified_window(settings.window_days),
                 parameters=[
                     databrew.CfnDataset.PathParameterProperty(
                         path_parameter_name=key,
@@ -213,14 +261,17 @@ class DataBrewPipeline(Construct):
         if settings.uses_key:
             self.recipe_role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[lake.encryption_key.key_arn]))
+        self.output = LakeDataset(zone=Zone(settings.target_zone), prefix=prefix, format="parquet",
+                                  partitioning=DAILY, producer=f"DataBrew recipe job of {dataset}")
         self.recipe_job = databrew.CfnJob(
             self, "RecipeJob", name=f"{name}-recipe", type="RECIPE", role_arn=self.recipe_role.role_arn,
             dataset_name=name, recipe=databrew.CfnJob.RecipeProperty(
                 name=name, version=self.published.get_att_string("RecipeVersion")),
+            # Appends: Overwrite would empty the whole location, every earlier day included.
             outputs=[databrew.CfnJob.OutputProperty(
-                location=databrew.CfnJob.S3LocationProperty(bucket=target.bucket_name, key=prefix,
+                location=databrew.CfnJob.S3LocationProperty(bucket=target.bucket_name, key=self.output.prefix,
                                                             bucket_owner=stack.account),
-                format="PARQUET", compression_format="SNAPPY", partition_columns=list(PARTITION_KEYS),
+                format="PARQUET", compression_format="SNAPPY", partition_columns=list(self.output.partitioning),
                 overwrite=False,
             )],
             **self._job_common(lake, settings, f"{name}-recipe", self.recipe_role, logs_key, removal_policy),
@@ -288,6 +339,31 @@ def steps_digest(settings: DataBrewDatasetSettings) -> str:
     placeholder = RecipeContext(secret_arn="<secret>", kms_key_arn="<key>")
     rendered = [step.render(placeholder) for step in settings.recipe]
     return hashlib.sha256(json.dumps(rendered, sort_keys=True).encode()).hexdigest()
+
+
+_WEEKDAY = re.compile(r"^(?:[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)$")
+
+
+def schedule_period_days(cron: str) -> int | None:
+    """1 if ``cron`` (a valid AWS cron) fires once every day, 7 if once a week, else None."""
+    minutes, hours, day_of_month, month, day_of_week, year = cron.strip()[len("cron("):-1].split()
+    if not (minutes.isdigit() and hours.isdigit() and month == "*" and year == "*"):
+        return None
+    if (day_of_month, day_of_week) in (("*", "?"), ("?", "*")):
+        return 1
+    if day_of_month == "?" and _WEEKDAY.match(day_of_week.upper()):
+        return 7
+    return None
+
+
+def _last_modified_window(days: int | None) -> databrew.CfnDataset.FilterExpressionProperty | None:
+    """Files last modified less than ``days`` days before the job starts (DataBrew's "now")."""
+    if days is None:
+        return None
+    return databrew.CfnDataset.FilterExpressionProperty(
+        expression="relative_after :window_start",
+        values_map=[databrew.CfnDataset.FilterValueProperty(value_reference=":window_start", value=f"-{days}d")],
+    )
 
 
 def _format_options(data_format: str) -> databrew.CfnDataset.FormatOptionsProperty | None:

@@ -19,6 +19,7 @@ from ml_platform.constructs.glue_crawler import CrawlerSettings, GlueCrawler
 from ml_platform.constructs.glue_etl import JobSettings, QualitySettings, RawToParquetJob
 from ml_platform.constructs.glue_security import GlueSecurity
 from ml_platform.constructs.glue_workflow import DatasetWorkflow
+from ml_platform.constructs.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.schedule import CronExpression
 from ml_platform.constructs.validation import StrictSettings
 from ml_platform.glue_jobs.raw_to_parquet import raw_to_parquet_logic as logic
@@ -91,6 +92,9 @@ class DatasetPipeline(Construct):
     :param settings: the dataset's settings.
     :param name_prefix: prefix of the crawler, job and workflow names, e.g. ``mlp-dev``.
     :param removal_policy: of log groups. Default: RETAIN.
+
+    :ivar output: what the job writes, the hand-off to consumers (Parquet under ``<dataset>/`` of
+        the target zone, partitioned by day, with the configured columns).
     """
 
     def __init__(
@@ -125,6 +129,8 @@ class DatasetPipeline(Construct):
             columns=settings.columns, settings=settings.job, quality=settings.quality,
             job_name=f"{name_prefix}-{dataset}-to-{target}", **common,
         )
+        self.output = LakeDataset(target, prefix, "parquet", DAILY, columns=tuple(settings.columns),
+                                  producer=f"Glue job {name_prefix}-{dataset}-to-{target}")
         self.target_crawler = GlueCrawler(
             self, "TargetCrawler", bucket=lake.bucket(target), prefix=prefix,
             database=databases[target], settings=settings.crawler,

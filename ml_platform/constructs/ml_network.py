@@ -128,6 +128,8 @@ class MlNetwork(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        #: Whether the VPC was imported (its endpoints are then whatever it has, not :attr:`endpoints`).
+        self.imported = settings.existing is not None
         if settings.existing is not None:
             existing = settings.existing
             self.vpc: ec2.IVpc = ec2.Vpc.from_vpc_attributes(

@@ -42,6 +42,7 @@ from ml_platform.constructs.endpoint_settings import EndpointSettings
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import GROUP_NAME
 from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.lake_locations import HOURLY, LakeDataset
 from ml_platform.constructs.serving_model import ModelSource, source_model
 from ml_platform.constructs.validation import check_problems
 
@@ -98,7 +99,7 @@ class ModelEndpoint(Construct):
         sources = {settings.variant_name: model, **{n: challengers[n] for n in settings.challengers}}
         self.models = {
             variant: source_model(self, "Model" if index == 0 else f"Model{variant}", source=source, role=role,
-                                  network=None if settings.serverless else network, options=settings)
+                                  network=None if settings.serverless else network, options=settings, lake=lake)
             for index, (variant, source) in enumerate(sources.items())
         }
         self.model = self.models[settings.variant_name]
@@ -208,9 +209,12 @@ class ModelEndpoint(Construct):
     def _data_capture(self, lake: DataLake, role: iam.IRole):
         capture = self.settings.data_capture
         if capture is None:
+            self.capture = None
             return None
         prefix = f"{capture.prefix}{self.name}/"
-        lake.grant_write(role, Zone.RAW, prefix)
+        self.capture = LakeDataset(Zone.RAW, prefix, "capture", ("variant", *HOURLY),
+                                   producer=f"data capture of endpoint {self.name}")
+        self.capture.grant_write(lake, role)
         return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
             enable_capture=True,
             initial_sampling_percentage=capture.sampling_percent,

@@ -16,25 +16,19 @@ alarms watch the drift and quality metrics the settings name.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from pathlib import Path
-
-import jsii
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.constructs.baseline_check import BaselineCheck, object_folder
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.baseline_check import BaselineCheck
+from ml_platform.constructs.lake_locations import LakeDataset, object_folder
+from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.json_asset import json_asset
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.monitor_settings import (
     Bias,
@@ -47,6 +41,7 @@ from ml_platform.constructs.monitor_settings import (
 )
 from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.retrain_gate import RetrainGate
 from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.constructs.validation import check_problems
 
@@ -74,22 +69,11 @@ def monitor_image(family: str, region: str) -> str:
                          "cannot run there (or the pinned sagemaker-core is older than the region)") from None
 
 
-@jsii.implements(events.IRuleTarget)
-class _StartPipeline:
-    """An EventBridge target that starts a SageMaker pipeline (by ARN) as ``role``."""
-
-    def __init__(self, pipeline_arn: str, role: iam.IRole) -> None:
-        self.pipeline_arn, self.role = pipeline_arn, role
-
-    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
-        return events.RuleTargetConfig(arn=self.pipeline_arn, role=self.role)
-
-
 class ModelMonitor(Construct):
     """Monitoring schedules of the endpoint ``endpoint_name`` for the types ``settings`` enables.
 
     :param endpoint_name: the monitored endpoint; it must capture its data to ``capture_prefix``.
-    :param capture_prefix: the raw-zone prefix the endpoint captures to (``<prefix><endpoint>/``).
+    :param capture: where the endpoint captures its data (its ``capture``).
     :param settings: see :class:`MonitorSettings`.
     :param role: the monitoring execution role; the construct grants it the capture, ground truth,
         baselines and its reports location.
@@ -98,8 +82,12 @@ class ModelMonitor(Construct):
     :param network: subnets and security group of the jobs (and of the baseline check).
     :param alerts: topic of violations, failed executions and alarms; its key encrypts the
         baseline check's logs.
+    :param ground_truth: where model quality and bias read labels when their settings name no
+        ``ground_truth`` (a :class:`~ml_platform.constructs.feedback_loop.FeedbackLoop`'s
+        ``ground_truth``). Default: none.
     :param pipeline_name: the training pipeline started on violations with
-        ``retrain_on_violations``. Default: none.
+        ``retrain_on_violations``, through a :class:`RetrainGate` (one execution at a time, a
+        cooldown after each start). Default: none.
     :param removal_policy: of the baseline check's log group. Default: RETAIN.
     """
 
@@ -109,13 +97,14 @@ class ModelMonitor(Construct):
         construct_id: str,
         *,
         endpoint_name: str,
-        capture_prefix: str,
+        capture: LakeDataset,
         settings: MonitorSettings,
         role: iam.IRole,
         lake: DataLake,
         network: MlNetwork,
         alerts: AlertTopic,
         pipeline_name: str | None = None,
+        ground_truth: LakeDataset | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -124,12 +113,17 @@ class ModelMonitor(Construct):
         problems = [f"schedule name {n!r} is longer than 63 characters; use a shorter endpoint name" for n in too_long]
         if settings.retrain_on_violations and pipeline_name is None:
             problems.append("retrain_on_violations needs pipeline_name, the training pipeline to start")
+        blind = [k for k in ("model_quality", "bias") if getattr(settings, k) is not None
+                 and getattr(settings, k).ground_truth is None and ground_truth is None]
+        if blind:
+            problems.append(f"{' and '.join(blind)} need ground truth: pass ground_truth or set it in their settings")
         if Token.is_unresolved(stack.region):
             problems.append("the stack needs an explicit region to resolve the monitoring images")
         check_problems(f"ModelMonitor {self.node.path}", problems)
         self.endpoint_name, self.settings, self._lake, self._role = endpoint_name, settings, lake, role
         self._network, self._key = network, lake.encryption_key.key_arn
-        lake.grant_read(role, Zone.RAW, capture_prefix)
+        self.capture, self._ground_truth = capture, ground_truth
+        capture.grant_read(lake, role)
         self.reports_prefix = f"{settings.reports.prefix}{endpoint_name}/"
         lake.grant_write(role, settings.reports.zone, self.reports_prefix)
         baselines = [o for job in settings.jobs().values()
@@ -158,7 +152,14 @@ class ModelMonitor(Construct):
             schedule.node.add_dependency(self.baseline_check.resource)
             self.job_definitions[kind], self.schedules[kind] = definition, schedule
         self.alarms = self._alarms(alerts)
-        self.rules = self._events(alerts, pipeline_name)
+        self.retrain_gate: RetrainGate | None = None
+        if settings.retrain_on_violations and pipeline_name is not None:
+            self.retrain_gate = RetrainGate(
+                self, "RetrainGate", pipeline_name=pipeline_name, cooldown_hours=settings.retrain_cooldown_hours,
+                network=network, key=alerts.key, removal_policy=removal_policy,
+                description=f"Starts {pipeline_name} when {endpoint_name}'s monitors find violations, one "
+                            "execution at a time")
+        self.rules = self._events(alerts)
 
     # -- job definitions -----------------------------------------------------------------------
 
@@ -178,7 +179,6 @@ class ModelMonitor(Construct):
 
     def _model_quality(self, job: ModelQuality) -> sagemaker.CfnModelQualityJobDefinition:
         cls = sagemaker.CfnModelQualityJobDefinition
-        self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
         return cls(
             self, "ModelQuality", **self._job(cls, job),
             model_quality_app_specification=cls.ModelQualityAppSpecificationProperty(
@@ -191,14 +191,12 @@ class ModelMonitor(Construct):
                     endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT,
                     inference_attribute=job.inference_attribute, probability_attribute=job.probability_attribute,
                     probability_threshold_attribute=job.probability_threshold),
-                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
-                    s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
+                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(s3_uri=self._labels(job))),
             model_quality_job_output_config=self._output(cls, "model_quality"),
         )
 
     def _bias(self, job: Bias) -> sagemaker.CfnModelBiasJobDefinition:
         cls = sagemaker.CfnModelBiasJobDefinition
-        self._lake.grant_read(self._role, job.ground_truth.zone, job.ground_truth.prefix)
         return cls(
             self, "Bias", **self._job(cls, job),
             model_bias_app_specification=cls.ModelBiasAppSpecificationProperty(
@@ -208,8 +206,7 @@ class ModelMonitor(Construct):
                 constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints))),
             model_bias_job_input=cls.ModelBiasJobInputProperty(
                 endpoint_input=cls.EndpointInputProperty(endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT),
-                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(
-                    s3_uri=self._lake.s3_uri(job.ground_truth.zone, job.ground_truth.prefix))),
+                ground_truth_s3_input=cls.MonitoringGroundTruthS3InputProperty(s3_uri=self._labels(job))),
             model_bias_job_output_config=self._output(cls, "bias"),
         )
 
@@ -258,21 +255,17 @@ class ModelMonitor(Construct):
             "stopping_condition": cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         }
 
+    def _labels(self, job: ModelQuality | Bias) -> str:
+        """The ground truth location of ``job`` (its own, or the feedback loop's), granted to the role."""
+        labels = (LakeDataset.landing(job.ground_truth.zone, job.ground_truth.prefix, "ground-truth")
+                  if job.ground_truth is not None else self._ground_truth)
+        assert labels is not None  # checked in __init__
+        labels.grant_read(self._lake, self._role)
+        return labels.uri(self._lake)
+
     def _analysis_config(self, kind: str, config: dict) -> str:
-        """``config`` written to a file named after its content, shipped as an asset the role reads."""
-        text = json.dumps(config, indent=2, sort_keys=True)
-        folder = Path(tempfile.gettempdir()) / "ml-platform-clarify"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
-        if not path.exists():  # write, then rename: a concurrent synth never reads half a file
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(text)
-            os.replace(partial, path)
-        asset = s3_assets.Asset(self, f"{pascal_case(kind)}AnalysisConfig", path=str(path))
-        # That one object, not the asset bucket (an asset grant would read every asset of the account).
-        self._role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]))
-        return asset.s3_object_url
+        """``config`` shipped as an asset the role reads."""
+        return json_asset(self, f"{pascal_case(kind)}AnalysisConfig", config, reader=self._role).s3_object_url
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -311,7 +304,7 @@ class ModelMonitor(Construct):
                        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                        alarm_description=f"{self.endpoint_name} ({TYPES[kind][1]} monitor): {what}")
 
-    def _events(self, alerts: AlertTopic, pipeline_name: str | None) -> list[events.Rule]:
+    def _events(self, alerts: AlertTopic) -> list[events.Rule]:
         """Executions of these schedules that fail, or complete with violations."""
         arns = [s.attr_monitoring_schedule_arn for s in self.schedules.values()]
         base = {"source": ["aws.sagemaker"], "detail_type": ["SageMaker Processing Job State Change"]}
@@ -322,14 +315,7 @@ class ModelMonitor(Construct):
             f"{self.node.id}Violations", f"A monitoring execution of {self.endpoint_name} found violations",
             events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Completed"],
                                                 "ExitMessage": [{"prefix": "CompletedWithViolations"}]}))
-        if self.settings.retrain_on_violations and pipeline_name is not None:
-            pipeline_arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline",
-                                                     resource_name=pipeline_name.lower())
-            self.retrain_role = ManagedPolicyRole.for_service(
-                self, "RetrainRole", service="events.amazonaws.com",
-                description=f"Starts the training pipeline {pipeline_name} when {self.endpoint_name} drifts")
-            self.retrain_role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]))
-            violations.add_target(_StartPipeline(pipeline_arn, self.retrain_role))
+        if self.retrain_gate is not None:
+            violations.add_target(targets.LambdaFunction(self.retrain_gate.function))
         return [failed, violations]
 

@@ -129,7 +129,8 @@ class ModelQuality(MonitorJob):
     :ivar probability_attribute: where the probability is (classification only). Default: none.
     :ivar probability_threshold: above it a probability means the positive class (binary only).
         Default: none.
-    :ivar ground_truth: where the labels are merged from (``<prefix>yyyy/mm/dd/hh/``).
+    :ivar ground_truth: where the labels are merged from (``<prefix>yyyy/mm/dd/hh/``). Default: the
+        location the endpoint's feedback loop writes (``feedback`` of :class:`MonitorSettings`).
     :ivar metric_alarms: metric (``auc``, ``accuracy``, ``f1``, ``rmse``, ...) to its alarm bound.
         Default: none.
     """
@@ -138,7 +139,7 @@ class ModelQuality(MonitorJob):
     inference_attribute: Annotated[str, Field(min_length=1, max_length=256)]
     probability_attribute: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     probability_threshold: Annotated[float, Field(ge=0, le=1, strict=False)] | None = None
-    ground_truth: LakeLocation
+    ground_truth: LakeLocation | None = None
     metric_alarms: dict[MetricName, MetricAlarm] = {}
 
     @model_validator(mode="after")
@@ -167,7 +168,8 @@ class Facet(StrictSettings):
 class Bias(MonitorJob):
     """Post-training bias of predictions against ground truth, by Clarify.
 
-    :ivar ground_truth: where the labels are merged from.
+    :ivar ground_truth: where the labels are merged from. Default: the location the endpoint's
+        feedback loop writes.
     :ivar headers: the dataset's columns, the label last.
     :ivar label: the label column, one of ``headers``.
     :ivar positive_label_values: label values that mean the positive outcome.
@@ -175,7 +177,7 @@ class Bias(MonitorJob):
     :ivar probability_threshold: above it a predicted probability is the positive label. Default: 0.5.
     """
 
-    ground_truth: LakeLocation
+    ground_truth: LakeLocation | None = None
     headers: Annotated[tuple[ColumnName, ...], Field(strict=False, min_length=2)]
     label: ColumnName
     positive_label_values: Annotated[tuple[Scalar, ...], Field(strict=False, min_length=1)]
@@ -241,6 +243,34 @@ class Explainability(MonitorJob):
         }
 
 
+#: Default hours after a training pipeline execution starts before violations may start another.
+DEFAULT_RETRAIN_COOLDOWN_HOURS = 24
+#: Default days the feedback loop looks back for the captured request of a label.
+DEFAULT_LOOKBACK_DAYS = 7
+
+
+class FeedbackSettings(StrictSettings):
+    """Labels that arrive after the prediction, merged with the captured requests every hour.
+
+    Label files are JSON Lines, one object per prediction with its inference ID and its label:
+    the output manifest of a Ground Truth labeling job whose input manifest carried the inference
+    ID, or an export of a business system. The loop writes them as Model Monitor ground truth
+    (what model quality and bias read) and, joined with the captured request, as label-first rows
+    the model's next training run reads.
+
+    :ivar labels: where label files land (written from outside the platform).
+    :ivar id_attribute: the attribute holding the inference ID. Default: ``inference-id``.
+    :ivar label_attribute: the attribute holding the label. Default: ``label``.
+    :ivar lookback_days: how far back a label's captured request is looked for, 1-30.
+        Default: :data:`DEFAULT_LOOKBACK_DAYS`.
+    """
+
+    labels: LakeLocation
+    id_attribute: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] = "inference-id"
+    label_attribute: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] = "label"
+    lookback_days: Annotated[int, Field(ge=1, le=30)] = DEFAULT_LOOKBACK_DAYS
+
+
 class MonitorSettings(StrictSettings):
     """What is monitored on one endpoint; at least one type.
 
@@ -250,7 +280,11 @@ class MonitorSettings(StrictSettings):
     :ivar explainability: Default: off.
     :ivar reports: where every execution writes its reports (``<prefix><endpoint>/<type>/``).
     :ivar retrain_on_violations: start the model's training pipeline when an execution finds
-        violations. Default: False.
+        violations, unless an execution of it is running or started less than
+        ``retrain_cooldown_hours`` ago. Default: False.
+    :ivar retrain_cooldown_hours: 0-720. Default: :data:`DEFAULT_RETRAIN_COOLDOWN_HOURS`.
+    :ivar feedback: merge late labels with the captured requests. Default: none (then model
+        quality and bias need their own ``ground_truth``).
     """
 
     data_quality: DataQuality | None = None
@@ -259,11 +293,18 @@ class MonitorSettings(StrictSettings):
     explainability: Explainability | None = None
     reports: LakeLocation
     retrain_on_violations: bool = False
+    retrain_cooldown_hours: Annotated[int, Field(ge=0, le=720)] = DEFAULT_RETRAIN_COOLDOWN_HOURS
+    feedback: FeedbackSettings | None = None
 
     @model_validator(mode="after")
     def _something(self) -> MonitorSettings:
         if not self.jobs():
             raise ValueError("give at least one of data_quality, model_quality, bias, explainability")
+        blind = [kind for kind in ("model_quality", "bias")
+                 if getattr(self, kind) is not None and getattr(self, kind).ground_truth is None]
+        if blind and self.feedback is None:
+            raise ValueError(f"{' and '.join(blind)} need ground truth: give feedback (labels merged by the "
+                             "platform) or their ground_truth")
         return self
 
     def jobs(self) -> dict[str, MonitorJob]:

@@ -17,7 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.endpoint_settings import MODEL_PACKAGE_ARN, ModelOptions
+from ml_platform.constructs.lake_locations import LakeDataset
 from ml_platform.constructs.ml_network import MlNetwork
 
 #: SageMaker chains at most 15 containers in an inference pipeline.
@@ -50,20 +52,26 @@ class ModelContainer:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model package version (:meth:`package`) or containers (:meth:`pipeline`)."""
+    """A model package version (:meth:`package`) or containers (:meth:`pipeline`).
+
+    :ivar artifacts: lake locations SageMaker loads the model data from, as the model's role;
+        :func:`source_model` grants the role exactly these. Default: none.
+    """
 
     package_arn: str | None = None
     containers: tuple[ModelContainer, ...] = ()
+    artifacts: tuple[LakeDataset, ...] = ()
 
     @classmethod
-    def package(cls, model_package_arn: str) -> ModelSource:
-        """One approved version, ``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>``."""
-        return cls(package_arn=model_package_arn)
+    def package(cls, model_package_arn: str, artifacts: LakeDataset | None = None) -> ModelSource:
+        """One approved version, ``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>``,
+        whose model data is in ``artifacts`` (e.g. a :class:`TrainingPipeline`'s ``model_artifacts``)."""
+        return cls(package_arn=model_package_arn, artifacts=(artifacts,) if artifacts else ())
 
     @classmethod
-    def pipeline(cls, *containers: ModelContainer) -> ModelSource:
+    def pipeline(cls, *containers: ModelContainer, artifacts: tuple[LakeDataset, ...] = ()) -> ModelSource:
         """Containers in order; more than one makes a serial inference pipeline."""
-        return cls(containers=tuple(containers))
+        return cls(containers=tuple(containers), artifacts=artifacts)
 
     def problems(self) -> list[str]:
         if self.package_arn is not None:
@@ -78,10 +86,14 @@ class ModelSource:
 
 
 def source_model(scope: Construct, construct_id: str, *, source: ModelSource, role: iam.IRole,
-                 network: MlNetwork | None, options: ModelOptions) -> sagemaker.CfnModel:
+                 network: MlNetwork | None, options: ModelOptions, lake: DataLake | None = None) -> sagemaker.CfnModel:
     """A model without a fixed name (replaced when what it runs changes) running as ``role``
     with ``options``, in the network's isolated subnets and job security group unless
-    ``network`` is None."""
+    ``network`` is None; ``role`` is granted the source's ``artifacts`` in ``lake``."""
+    if source.artifacts and lake is None:
+        raise ValueError(f"source_model {construct_id}: a source with artifacts needs the lake they are in")
+    for artifacts in source.artifacts:
+        artifacts.grant_read(lake, role)  # type: ignore[arg-type]
     environment = dict(options.environment)
     if source.package_arn is not None:
         containers = [sagemaker.CfnModel.ContainerDefinitionProperty(

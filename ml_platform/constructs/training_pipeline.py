@@ -1,6 +1,8 @@
 """``TrainingPipeline``: an ``AWS::SageMaker::Pipeline`` from lake data to a registered model version.
 
-Steps: Prepare (processing: split into train/validation/test) -> Train (built-in algorithm or a
+Steps: Features (processing, with ``features``: the model's training set from lake datasets and
+labeled feedback, see :mod:`~ml_platform.constructs.feature_settings`) -> Prepare (processing:
+split into train/validation/test, optionally SMOTE on the train split) -> Train (built-in algorithm or a
 platform image; managed spot training with checkpoints in the artifacts zone; File, FastFile or
 Pipe input) or Tune (hyperparameter tuning, optionally warm-started from a parent tuning job) ->
 Evaluate (processing in the training image: ``evaluation.json``) -> CheckMetric (condition on the
@@ -15,6 +17,8 @@ the lake key.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +30,10 @@ from constructs import Construct
 from pydantic import Field, model_validator
 
 from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.feature_settings import FeatureSettings
+from ml_platform.constructs.json_asset import json_asset
+from ml_platform.constructs.lake_locations import DAILY, LakeDataset
+from ml_platform.constructs.python_bundle import python_bundle
 from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import ModelRegistry
@@ -36,7 +44,10 @@ from ml_platform.constructs.validation import StrictSettings
 SCRIPTS = Path(__file__).resolve().parent.parent / "pipeline_scripts"
 #: Versions of the built-in algorithms and of the scikit-learn processing image.
 ALGORITHM_VERSIONS = {"xgboost": "1.7-1", "linear-learner": "1"}
-SKLEARN_VERSION = "1.2-1"
+#: scikit-learn 1.4.2: the oldest release imbalanced-learn 0.14 (SMOTE) runs with.
+SKLEARN_VERSION = "1.4-2"
+#: Pure-Python packages the Prepare step imports for SMOTE, shipped zipped (jobs have no internet).
+REBALANCE_PACKAGES = ("imblearn", "sklearn_compat")
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 _COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
 
@@ -89,7 +100,10 @@ class PipelineSettings(StrictSettings):
     """One training pipeline.
 
     :ivar model: the registered model (one of ``training.models``).
-    :ivar input: lake location of the CSV training data (label in the first column, no header).
+    :ivar features: build the training set from lake datasets (the Features step). Give this or
+        ``input``.
+    :ivar input: a landing location of ready CSV training data (label in the first column, no
+        header) written from outside the platform. Give this or ``features``.
     :ivar algorithm: built-in ``xgboost`` (default) or ``linear-learner``; or give ``image``.
     :ivar image: a platform repository with a custom training image (``:latest`` is not used: tag
         ``image_tag``). :ivar image_tag: Default ``1``.
@@ -104,7 +118,8 @@ class PipelineSettings(StrictSettings):
     """
 
     model: Annotated[str, Field(min_length=1)]
-    input: LakeLocation
+    features: FeatureSettings | None = None
+    input: LakeLocation | None = None
     algorithm: Literal["xgboost", "linear-learner"] | None = "xgboost"
     image: str | None = None
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "1"
@@ -122,6 +137,9 @@ class PipelineSettings(StrictSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSettings:
+        if (self.features is None) == (self.input is None):
+            raise ValueError("give exactly one of features (a training set built from lake datasets) and input "
+                             "(ready CSV written from outside the platform)")
         if (self.algorithm is None) == (self.image is None):
             raise ValueError("give exactly one of algorithm (built-in) and image (a platform repository)")
         if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
@@ -130,17 +148,47 @@ class PipelineSettings(StrictSettings):
         return self
 
 
+def _input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
+    """A processing input copied in full to ``local_path`` before the script starts."""
+    return {"InputName": name, "AppManaged": False, "S3Input": {
+        "S3Uri": uri, "LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File",
+        "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}}
+
+
+def feature_source_problems(features: FeatureSettings | None, sources: Mapping[str, LakeDataset]) -> list[str]:
+    """A problem per source dataset of ``features`` that nothing in ``sources`` writes, and per
+    column a source with a known schema does not have."""
+    problems = []
+    for source in features.sources if features else ():
+        found = sources.get(source.dataset)
+        if found is None:
+            problems.append(f"features source {source.dataset!r} is not a dataset of the platform "
+                            f"({', '.join(sorted(sources)) or 'none'})")
+        elif found.columns is not None:
+            known = set(found.columns) | set(found.partitioning)
+            problems += [f"features source {source.dataset!r} has no column {c!r} ({', '.join(found.columns)})"
+                         for c in source.columns if c not in known]
+    return problems
+
+
 class TrainingPipeline(Construct):
     """A SageMaker pipeline named ``<name_prefix>-<model>`` (see the module docstring).
 
     :param settings: the pipeline's settings.
-    :param lake: input in its configured zone, everything else under ``<model>/pipeline/`` of the
-        artifacts zone (checkpoints under ``<model>/checkpoints/``); grants are made here.
+    :param lake: the feature set under ``<model>/features/`` of the curated zone, everything else
+        under ``<model>/pipeline/`` of the artifacts zone (checkpoints under ``<model>/checkpoints/``);
+        grants are made here.
     :param roles: processing, training and pipeline execution roles.
     :param network: subnets and security group of every job.
     :param registry: where versions are registered (``settings.model`` must be one of its models).
+    :param sources: what the datasets ``settings.features`` names write, by dataset name (e.g. a
+        :class:`~ml_platform.constructs.dataset_pipeline.DatasetPipeline`'s ``output``). Default: none.
     :param images: the platform repositories (for ``settings.image``).
     :param name_prefix: e.g. ``mlp-dev``.
+
+    Hand-offs it exposes: :attr:`features_output` (the training sets it builds),
+    :attr:`model_artifacts` (what it registers: whoever serves a version must read it) and
+    :attr:`feedback` (labeled rows of served predictions it reads into the next training set).
     """
 
     def __init__(
@@ -154,15 +202,18 @@ class TrainingPipeline(Construct):
         network: MlNetwork,
         registry: ModelRegistry,
         name_prefix: str,
+        sources: Mapping[str, LakeDataset] | None = None,
         images: ImageRepositories | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        sources = dict(sources or {})
         problems = [f"needs a {a} execution role in training.roles" for a in ("processing", "training", "pipeline")
                     if a not in roles.roles]
         if settings.model not in registry.groups:
             problems.append(f"model {settings.model!r} is not in the registry ({', '.join(registry.groups)})")
         if settings.image and (images is None or settings.image not in images.repositories):
             problems.append(f"image {settings.image!r} is not a platform repository")
+        problems += feature_source_problems(settings.features, sources)
         if problems:
             raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
         stack = Stack.of(self)
@@ -172,19 +223,38 @@ class TrainingPipeline(Construct):
         work = f"{model}/pipeline/"
         self.work_uri = f"s3://{artifacts.bucket_name}/{work}"
         self.checkpoint_uri = f"s3://{artifacts.bucket_name}/{model}/checkpoints/"
+        producer = f"training pipeline {name_prefix}-{model}"
+        self.model_artifacts = LakeDataset(Zone.ARTIFACTS, f"{work}models/", "model", producer=producer)
+        self.features_output = LakeDataset(Zone.CURATED, f"{model}/features/", "training-csv", producer=producer)
+        self.feedback = LakeDataset(Zone.CURATED, f"{model}/feedback/", "training-csv", DAILY,
+                                    producer=f"feedback loop of {model}")
+        self.sources = {s.dataset: sources[s.dataset] for s in settings.features.sources} if settings.features else {}
         processing, training, pipeline = roles.roles["processing"], roles.roles["training"], roles.roles["pipeline"]
 
-        # Grants of exactly the locations this pipeline uses, on the constructs that own them.
-        lake.grant_read(processing, Zone(settings.input.zone), settings.input.prefix)
+        # Grants of exactly the locations this pipeline uses, from the hand-offs that name them.
+        if settings.input is not None:
+            lake.grant_read(processing, Zone(settings.input.zone), settings.input.prefix)
+        for source in self.sources.values():
+            source.grant_read(lake, processing)
+        if settings.features is not None:
+            self.feedback.grant_read(lake, processing)
+            self.features_output.grant_read(lake, processing)
+            self.features_output.grant_write(lake, processing)
         lake.grant_read_write(processing, Zone.ARTIFACTS, work)
         lake.grant_read_write(training, Zone.ARTIFACTS, work)
         lake.grant_read_write(training, Zone.ARTIFACTS, f"{model}/checkpoints/")
         lake.grant_read(pipeline, Zone.ARTIFACTS, work)  # the service reads evaluation.json as this role
+        scripts = ("features", "prepare", "evaluate") if settings.features else ("prepare", "evaluate")
         self.scripts = {name: s3_assets.Asset(self, f"{name.title()}Script", path=str(SCRIPTS / f"{name}.py"))
-                        for name in ("prepare", "evaluate")}
+                        for name in scripts}
         iam.Grant.add_to_principal(
             grantee=processing, actions=["s3:GetObject"],
             resource_arns=[a.bucket.arn_for_objects(a.s3_object_key) for a in self.scripts.values()])
+        self.feature_spec = (json_asset(self, "FeatureSpec", settings.features.spec(), reader=processing)
+                             if settings.features else None)
+        rebalance = settings.features.rebalance_argument() if settings.features else None
+        self.libraries = (python_bundle(self, "RebalanceLibraries", REBALANCE_PACKAGES, reader=processing)
+                          if rebalance else None)
         if settings.image:
             images.grant_pull(training, settings.image)  # type: ignore[union-attr]
             self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)  # type: ignore[union-attr]
@@ -196,10 +266,12 @@ class TrainingPipeline(Construct):
         self.definition = self._definition(registry.groups[model].model_package_group_name, settings)
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=f"{name_prefix}-{model}", role_arn=pipeline.role_arn,
-            pipeline_description=f"Prepare, train, evaluate and register {model}",
+            pipeline_description=f"{'Build features, prepare' if settings.features else 'Prepare'}, train, evaluate "
+                                 f"and register {model}",
             pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(self.definition)},
         )
         self.pipeline.node.add_dependency(pipeline, processing, training)
+        self.pipeline_name = f"{name_prefix}-{model}"
 
     # -- definition --------------------------------------------------------------------------------
 
@@ -216,11 +288,13 @@ class TrainingPipeline(Construct):
             "Version": "2020-12-01",
             "Metadata": {},
             "Parameters": [
-                {"Name": "InputData", "Type": "String",
-                 "DefaultValue": f"s3://{self.lake.bucket(Zone(settings.input.zone)).bucket_name}/{settings.input.prefix}"},
+                *([{"Name": "InputData", "Type": "String",
+                    "DefaultValue": self.lake.s3_uri(settings.input.zone, settings.input.prefix)}]
+                  if settings.input is not None else []),
                 {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
             ],
             "Steps": [
+                *([self._features(settings)] if settings.features is not None else []),
                 self._prepare(settings),
                 train,
                 self._evaluate(settings, model_data),
@@ -252,13 +326,16 @@ class TrainingPipeline(Construct):
                 "Subnets": [s.subnet_id for s in self.network.vpc.isolated_subnets]}
 
     def _processing(self, name: str, image: str, script: str, inputs: list[dict], outputs: list[str],
-                    settings: PipelineSettings) -> dict[str, Any]:
+                    settings: PipelineSettings, arguments: list[str] | None = None,
+                    output_uris: Mapping[str, Any] | None = None) -> dict[str, Any]:
         key = self.lake.encryption_key.key_arn
         asset = self.scripts[script]
-        code = {"InputName": "code", "AppManaged": False, "S3Input": {
-            "S3Uri": asset.s3_object_url, "LocalPath": "/opt/ml/processing/code",
-            "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
-            "S3CompressionType": "None"}}
+        code = _input("code", asset.s3_object_url, "/opt/ml/processing/code")
+        output_uris = output_uris or {}
+        app: dict[str, Any] = {"ImageUri": image, "ContainerEntrypoint": [
+            "python3", f"/opt/ml/processing/code/{asset.s3_object_key}"]}
+        if arguments:
+            app["ContainerArguments"] = arguments
         return {
             "Name": name,
             "Type": "Processing",
@@ -266,13 +343,12 @@ class TrainingPipeline(Construct):
                 "ProcessingResources": {"ClusterConfig": {
                     "InstanceType": settings.processing_instance_type, "InstanceCount": 1,
                     "VolumeSizeInGB": 30, "VolumeKmsKeyId": key}},
-                "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": [
-                    "python3", f"/opt/ml/processing/code/{asset.s3_object_key}"]},
+                "AppSpecification": app,
                 "RoleArn": self._roles["processing"],
                 "ProcessingInputs": [code, *inputs],
                 "ProcessingOutputConfig": {"KmsKeyId": key, "Outputs": [
                     {"OutputName": out, "AppManaged": False, "S3Output": {
-                        "S3Uri": self._output_uri(out), "LocalPath": f"/opt/ml/processing/{out}",
+                        "S3Uri": output_uris.get(out, self._output_uri(out)), "LocalPath": f"/opt/ml/processing/{out}",
                         "S3UploadMode": "EndOfJob"}} for out in outputs]},
                 "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
                                   "VpcConfig": self._network()},
@@ -280,23 +356,39 @@ class TrainingPipeline(Construct):
             },
         }
 
+    def _features(self, settings: PipelineSettings) -> dict[str, Any]:
+        """The training set of this run: the sources' partitions of the window (as of the run's
+        date) and the labeled feedback, to ``<features prefix><execution id>/``."""
+        spec = self.feature_spec
+        assert spec is not None
+        inputs = [_input(f"source-{name}", source.uri(self.lake), f"/opt/ml/processing/input/{name}")
+                  for name, source in self.sources.items()]
+        inputs.append(_input("spec", spec.s3_object_url, "/opt/ml/processing/spec"))
+        output = {"Std:Join": {"On": "", "Values": [
+            self.features_output.uri(self.lake), {"Get": "Execution.PipelineExecutionId"}, "/"]}}
+        return self._processing(
+            "Features", self.processing_image, "features", inputs, ["features"], settings,
+            arguments=["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}",
+                       "--feedback-uri", self.feedback.uri(self.lake)],
+            output_uris={"features": output})
+
     def _prepare(self, settings: PipelineSettings) -> dict[str, Any]:
-        data = {"InputName": "data", "AppManaged": False, "S3Input": {
-            "S3Uri": {"Get": "Parameters.InputData"}, "LocalPath": "/opt/ml/processing/input",
-            "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
-            "S3CompressionType": "None"}}
-        return self._processing("Prepare", self.processing_image, "prepare", [data],
-                                ["train", "validation", "test"], settings)
+        source = ({"Get": "Steps.Features.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
+                  if settings.features is not None else {"Get": "Parameters.InputData"})
+        inputs = [_input("data", source, "/opt/ml/processing/input")]
+        arguments = None
+        rebalance = settings.features.rebalance_argument() if settings.features else None
+        if rebalance is not None and self.libraries is not None:
+            inputs.append(_input("libraries", self.libraries.s3_object_url, "/opt/ml/processing/libs"))
+            arguments = ["--rebalance", json.dumps(rebalance, sort_keys=True), "--libs", "/opt/ml/processing/libs"]
+        return self._processing("Prepare", self.processing_image, "prepare", inputs,
+                                ["train", "validation", "test"], settings, arguments=arguments)
 
     def _evaluate(self, settings: PipelineSettings, model_data: dict) -> dict[str, Any]:
         inputs = [
-            {"InputName": "model", "AppManaged": False, "S3Input": {
-                "S3Uri": model_data, "LocalPath": "/opt/ml/processing/model", "S3DataType": "S3Prefix",
-                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}},
-            {"InputName": "test", "AppManaged": False, "S3Input": {
-                "S3Uri": {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},
-                "LocalPath": "/opt/ml/processing/test", "S3DataType": "S3Prefix", "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}},
+            _input("model", model_data, "/opt/ml/processing/model"),
+            _input("test", {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},
+                   "/opt/ml/processing/test"),
         ]
         step = self._processing("Evaluate", self.image_uri, "evaluate", inputs, ["evaluation"], settings)
         step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",

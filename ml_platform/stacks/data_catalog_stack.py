@@ -76,6 +76,9 @@ class DataCatalogStack(Stack):
             )
             for dataset, brew_settings in settings.databrew.items()
         }
+        #: Every dataset's processed output by name: what consumers (the feature step) read.
+        self.outputs = {**{d: p.output for d, p in self.pipelines.items()},
+                        **{d: b.output for d, b in self.databrew.items()}}
         self.athena = AthenaWorkgroup(
             self, "Athena", name=f"{name_prefix}-lake", results_bucket=lake.artifacts_bucket,
             key=lake.encryption_key, settings=settings.athena, removal_policy=removal,

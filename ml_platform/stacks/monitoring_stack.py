@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Stack
@@ -10,7 +11,9 @@ from constructs import Construct
 
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.feedback_loop import FeedbackLoop
 from ml_platform.constructs.ml_network import MlNetwork
+from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.model_monitor import ModelMonitor
 from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.pipeline_alerts import AlertTopic
@@ -21,8 +24,10 @@ from ml_platform.stacks.training_stack import TrainingStack
 
 
 class MonitoringStack(Stack):
-    """Model Monitor schedules of the endpoints ``<name_prefix>-<key>`` as the training stack's
-    monitoring role, with violations, failed executions and alarms on an :class:`AlertTopic`.
+    """Model Monitor schedules of the serving stack's ``endpoints`` as the training stack's
+    monitoring role, with violations, failed executions and alarms on an :class:`AlertTopic`, and
+    a :class:`FeedbackLoop` per endpoint with ``feedback`` (its ground truth is what model quality
+    and bias read; its labeled rows go to the model's training pipeline).
 
     Deploy it after the Serving stack (the endpoints must exist) and after the baselines are in
     the lake (the deploy fails otherwise; see docs/monitoring.md).
@@ -35,6 +40,7 @@ class MonitoringStack(Stack):
         *,
         settings: MonitoringSection,
         serving: ServingSettings,
+        endpoints: Mapping[str, ModelEndpoint],
         name_prefix: str,
         lake: DataLake,
         network: MlNetwork,
@@ -50,15 +56,25 @@ class MonitoringStack(Stack):
         self.alerts = AlertTopic(self, "Alerts", display_name="Model Monitor", settings=settings.alerts, key=self.key,
                                  removal_policy=removal)
         role = training.roles.role("monitoring")
-        self.monitors = {}
+        self.monitors: dict[str, ModelMonitor] = {}
+        self.feedback: dict[str, FeedbackLoop] = {}
         for key, monitor in settings.endpoints.items():
-            endpoint = serving.endpoints[key]
-            name = f"{name_prefix}-{key}"
-            pipeline = training.pipelines.get(endpoint.model) if monitor.retrain_on_violations else None
+            endpoint, served = endpoints[key], serving.endpoints[key]
+            pipeline = training.pipelines.get(served.model) if served.model else None  # type: ignore[arg-type]
+            capture = endpoint.capture
+            assert capture is not None  # the configuration requires data capture
+            ground_truth = None
+            if monitor.feedback is not None:
+                assert pipeline is not None  # the configuration requires the model's pipeline
+                self.feedback[key] = FeedbackLoop(
+                    self, f"{pascal_case(key)}Feedback", endpoint_name=endpoint.name, model=pipeline.settings.model,
+                    capture=capture, feedback=pipeline.feedback, settings=monitor.feedback, lake=lake,
+                    network=network, key=self.key, removal_policy=removal)
+                ground_truth = self.feedback[key].ground_truth
             self.monitors[key] = ModelMonitor(
-                self, pascal_case(key), endpoint_name=name,
-                capture_prefix=f"{endpoint.data_capture.prefix}{name}/",  # type: ignore[union-attr]
+                self, pascal_case(key), endpoint_name=endpoint.name, capture=capture, ground_truth=ground_truth,
                 settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts,
-                pipeline_name=f"{name_prefix}-{endpoint.model}" if pipeline is not None else None,
+                pipeline_name=pipeline.pipeline_name if pipeline is not None and monitor.retrain_on_violations
+                else None,
                 removal_policy=removal,
             )

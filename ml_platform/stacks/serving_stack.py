@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ml_platform.constructs.batch_transform import BatchTransform
+from ml_platform.constructs.lake_locations import LakeDataset, object_folder
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_endpoint import ModelEndpoint
@@ -25,7 +26,9 @@ class ServingStack(Stack):
     stack's inference role, with the endpoints' alarms on an :class:`AlertTopic`.
 
     A registry ``version`` is served as ``<name_prefix>-<model>/<version>``, so that version must
-    exist and be approved before this stack is deployed; ``containers`` name images of the
+    exist and be approved before this stack is deployed; the inference role is granted the model
+    data that model's training pipeline registers (a model without a pipeline needs
+    ``training.roles.inference.reads``); ``containers`` name images of the
     training stack's repositories (or built-in algorithms) and model data in the lake, which must
     exist too (see docs/serving.md).
     """
@@ -50,14 +53,21 @@ class ServingStack(Stack):
         role = training.roles.role("inference")
 
         def source(model: str | None, choice: ModelChoice) -> ModelSource:
+            """What runs, with the lake locations its model data comes from: what the model's
+            pipeline registers, or the objects the containers name."""
             if choice.version is not None:
                 group = training.registry.groups[model].model_package_group_name  # type: ignore[index]
-                return ModelSource.package(self.format_arn(service="sagemaker", resource="model-package",
-                                                           resource_name=f"{group}/{choice.version}"))
+                pipeline = training.pipelines.get(model)  # type: ignore[arg-type]
+                return ModelSource.package(
+                    self.format_arn(service="sagemaker", resource="model-package",
+                                    resource_name=f"{group}/{choice.version}"),
+                    artifacts=pipeline.model_artifacts if pipeline is not None else None)
             return ModelSource.pipeline(*(ModelContainer(
                 image_uri=self._image(training, c),
                 model_data_url=lake.s3_uri(c.model_data.zone, c.model_data.key) if c.model_data else None,
-                environment=c.environment) for c in choice.containers))
+                environment=c.environment) for c in choice.containers),
+                artifacts=tuple(LakeDataset.landing(c.model_data.zone, object_folder(c.model_data.key), "model")
+                                for c in choice.containers if c.model_data))
 
         self.endpoints = {
             key: ModelEndpoint(

@@ -63,6 +63,7 @@ class PlatformStage(Stage):
                 name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
+                datasets=self.data_catalog.outputs if self.data_catalog else None,
             )
         self.serving: ServingStack | None = None
         if config.serving is not None:
@@ -86,6 +87,7 @@ class PlatformStage(Stage):
                 **self._stack_props("Monitoring", "model monitoring"),
                 settings=config.monitoring,
                 serving=config.serving,  # type: ignore[arg-type]
+                endpoints=self.serving.endpoints,
                 name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,

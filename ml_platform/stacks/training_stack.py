@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Stack
@@ -11,6 +12,7 @@ from aws_cdk import aws_iam as iam
 
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.image_repositories import ImageRepositories
+from ml_platform.constructs.lake_locations import LakeDataset
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.naming import pascal_case
 from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
@@ -22,7 +24,9 @@ from ml_platform.training_settings import TrainingSettings
 
 
 class TrainingStack(Stack):
-    """:class:`ImageRepositories`, :class:`ModelRegistry` and :class:`SageMakerRoles` from ``training``."""
+    """:class:`ImageRepositories`, :class:`ModelRegistry`, :class:`SageMakerRoles` and a
+    :class:`TrainingPipeline` per model from ``training``; ``datasets`` are the lake datasets the
+    pipelines' feature steps may read, by name (the data catalog stack's ``outputs``)."""
 
     def __init__(
         self,
@@ -34,6 +38,7 @@ class TrainingStack(Stack):
         lake: DataLake,
         network: MlNetwork,
         allow_data_deletion: bool,
+        datasets: Mapping[str, LakeDataset] | None = None,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
@@ -56,7 +61,7 @@ class TrainingStack(Stack):
             pipeline.model: TrainingPipeline(
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
                 lake=lake, roles=self.roles, network=network, registry=self.registry,
-                name_prefix=name_prefix, images=self.images,
+                name_prefix=name_prefix, images=self.images, sources=datasets,
             )
             for pipeline in settings.pipelines
         }

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +57,139 @@ def test_auc_needs_both_classes_and_the_report_matches_the_condition_path():
         evaluate.auc([1, 1], [0.2, 0.3])
     report = json.loads(json.dumps(evaluate.report(0.8123456)))
     assert report["metrics"]["auc"]["value"] == 0.812346  # read by "metrics.auc.value"
+
+
+# -- Prepare: input files, command line, SMOTE on the train split ------------------------------------
+
+def _write_rows(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def _read_rows(path):
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def _imbalanced(n=200):
+    """Every fifth row is of class 1, whose features lie in [100, 140) x [0, 20); class 0 elsewhere."""
+    return [["1", str(100 + i % 40), str(i % 20)] if i % 5 == 0 else ["0", str(i % 50), str(50 + i % 30)]
+            for i in range(n)]
+
+
+def test_prepare_reads_only_csv_files_and_keeps_both_command_line_forms(tmp_path):
+    source = tmp_path / "features"
+    _write_rows(source / "data.csv", [[str(i % 2), str(i)] for i in range(20)])
+    (source / "schema.json").write_text(json.dumps({"label": "y", "columns": ["x"]}))  # the feature step's
+    positional = prepare.cli([str(source), str(tmp_path / "a")])
+    flags = prepare.cli(["--input", str(source), "--output", str(tmp_path / "b")])
+    assert positional == flags == {"train": 14, "validation": 3, "test": 3}
+    for part in ("train", "validation", "test"):
+        assert (tmp_path / "a" / part / "data.csv").read_bytes() == (tmp_path / "b" / part / "data.csv").read_bytes()
+
+
+def _run_both(tmp_path, options, rows=None):
+    _write_rows(tmp_path / "in" / "data.csv", rows or _imbalanced())
+    prepare.main(tmp_path / "in", tmp_path / "plain")
+    prepare.main(tmp_path / "in", tmp_path / "smote", options, libs=None)
+    return ({p: _read_rows(tmp_path / "plain" / p / "data.csv") for p in ("train", "validation", "test")},
+            {p: _read_rows(tmp_path / "smote" / p / "data.csv") for p in ("train", "validation", "test")})
+
+
+@pytest.mark.parametrize(("strategy", "ratio"), [(0.5, 0.5), (None, 1.0)])
+def test_smote_oversamples_the_minority_of_the_train_split_only(tmp_path, strategy, ratio):
+    options = {"method": "smote", "k_neighbors": 5, **({"sampling_strategy": strategy} if strategy else {})}
+    plain, smote = _run_both(tmp_path, json.dumps(options))
+    for part in ("validation", "test"):
+        assert smote[part] == plain[part]  # real rows only
+    before = Counter(row[0] for row in plain["train"])
+    after = Counter(row[0] for row in smote["train"])
+    assert before["1"] < ratio * before["0"]
+    assert after["0"] == before["0"]  # the majority is untouched
+    assert abs(after["1"] - ratio * after["0"]) < 1  # minority/majority as asked
+    added = Counter(map(tuple, smote["train"])) - Counter(map(tuple, plain["train"]))
+    assert sum(added.values()) == after["1"] - before["1"]  # the train rows are all kept
+    assert all(row[0] == "1" and 100 <= float(row[1]) < 140 and 0 <= float(row[2]) < 20 for row in added)
+
+
+def test_smote_needs_k_neighbors_plus_one_minority_rows(tmp_path):
+    rows = [["1" if i in (0, 1, 2, 3) else "0", str(i), str(i * 2)] for i in range(40)]
+    with pytest.raises(ValueError, match=r"k_neighbors=5 needs at least 6 rows of the minority class \(label 1\)"):
+        _run_both(tmp_path, {"method": "smote"}, rows)
+
+
+def test_smote_refuses_missing_values_and_names_the_feature(tmp_path):
+    rows = [[r[0], r[1], "" if i % 7 == 0 else r[2]] for i, r in enumerate(_imbalanced())]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "schema.json").write_text(json.dumps({"columns": ["age", "amount"]}))
+    with pytest.raises(ValueError, match=r"missing values.* in: amount\. Set `impute`"):
+        _run_both(tmp_path, {"method": "smote"}, rows)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{", "not valid JSON"),
+    ('{"method": "adasyn"}', "method must be 'smote'"),
+    ('{"method": "smote", "sampling_strategy": 1.5}', "sampling_strategy must be a ratio in"),
+    ('{"method": "smote", "k_neighbors": 0}', "k_neighbors must be a whole number >= 1"),
+    ('{"method": "smote", "seed": 1}', r"unknown key\(s\) seed"),
+])
+def test_bad_rebalance_options(value, message):
+    with pytest.raises(ValueError, match=message):
+        prepare.parse_rebalance(value)
+
+
+def test_rebalance_defaults():
+    assert prepare.parse_rebalance('{"method": "smote"}') == {
+        "method": "smote", "sampling_strategy": "auto", "k_neighbors": 5, "random_state": 42}
+    assert prepare.parse_rebalance(None) is None
+
+
+def _zip_package(package, archive):
+    """The installed ``package`` as ``archive`` with the package folder at its top (no caches, no tests)."""
+    folder = Path(importlib.import_module(package).__file__).parent
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder.parent)
+            if path.is_file() and "__pycache__" not in relative.parts and "tests" not in relative.parts:
+                bundle.write(path, relative.as_posix())
+
+
+def test_imblearn_is_imported_from_the_extracted_libs(tmp_path):
+    """In a Python that cannot see the installed imblearn nor sklearn_compat (no site, a view of
+    site-packages without them), the script runs SMOTE with the packages of the zips only."""
+    site_packages = Path(importlib.import_module("sklearn").__file__).parent.parent
+    view = tmp_path / "site-packages"
+    view.mkdir()
+    hidden = ("imblearn", "imbalanced_learn", "sklearn_compat")
+    for entry in site_packages.iterdir():
+        if not entry.name.startswith(hidden):
+            (view / entry.name).symlink_to(entry)
+    env = {"PYTHONPATH": str(view), "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}
+    python = [sys.executable, "-S"]
+    blind = subprocess.run([*python, "-c", "import imblearn"], env=env, capture_output=True, text=True)
+    assert blind.returncode != 0 and "No module named 'imblearn'" in blind.stderr
+
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    script = str(Path(prepare.__file__))
+    _write_rows(tmp_path / "in" / "data.csv", _imbalanced())
+    args = [script, str(tmp_path / "in"), str(tmp_path / "out"), "--rebalance", '{"method": "smote"}',
+            "--libs", str(libs)]
+    missing = subprocess.run([*python, *args], env=env, capture_output=True, text=True)
+    assert missing.returncode != 0 and "needs imblearn" in missing.stderr
+
+    _zip_package("imblearn", libs / "imblearn.zip")
+    (libs / "nested").mkdir()
+    _zip_package("sklearn_compat", libs / "nested" / "sklearn_compat.zip")  # a second zip, deeper
+    where = subprocess.run([*python, "-c", (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import prepare; "
+        "extracted = prepare.add_libs(Path(sys.argv[2])); import imblearn, sklearn_compat; "
+        "print(extracted); print(imblearn.__file__); print(sklearn_compat.__file__)"),
+        str(Path(script).parent), str(libs)], env=env, capture_output=True, text=True, check=True)
+    extracted, imblearn_file, compat_file = where.stdout.split()
+    assert Path(imblearn_file).is_relative_to(extracted) and Path(compat_file).is_relative_to(extracted)
+    done = subprocess.run([*python, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    train = Counter(row[0] for row in _read_rows(tmp_path / "out" / "train" / "data.csv"))
+    assert train["1"] == train["0"] and "synthetic=" in done.stdout

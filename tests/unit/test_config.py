@@ -361,11 +361,6 @@ def test_endpoints_may_run_containers_instead_of_a_registry_version(tmp_path):
      "serving.endpoints.churn.unused: unknown key"),
     (("images: [churn-inference]", "images: []"),
      "serving.endpoints.churn.containers[0].repository: 'churn-inference' is not in training.roles.inference.images (none)"),
-    (("key: churn/models/v1/", "key: churn/raw/v1/"),
-     "serving.endpoints.churn.containers[0].model_data: artifacts/churn/raw/v1/model.tar.gz is outside what "
-     "training.roles.inference reads"),
-    (("{zone: artifacts, key: churn/models", "{zone: curated, key: churn/models"),
-     "serving.endpoints.churn.containers[0].model_data: curated/churn/models/v1/model.tar.gz is outside"),
     (("algorithm: xgboost", "algorithm: xgbooster"),
      "serving.endpoints.churn.containers[1].algorithm: the SageMaker SDK knows no built-in algorithm 'xgbooster'"),
     (("\"1.7-1\"", "\"9.9\""),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 
 import pytest
 from aws_cdk import RemovalPolicy, Validations
@@ -12,8 +14,11 @@ from ml_platform.constructs.databrew_pipeline import (
     DataBrewDatasetSettings,
     DataBrewPipeline,
     PiiSecret,
+    schedule_period_days,
     steps_digest,
 )
+from ml_platform.constructs.data_lake import Zone
+from ml_platform.constructs.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.databrew_rules import AnyRule
 from pydantic import TypeAdapter, ValidationError
 from tests.unit.glue_fixtures import Catalog, actions
@@ -166,7 +171,78 @@ def test_latest_files_reads_only_the_newest_drops():
 
 def test_every_file_is_read_by_default(default):
     catalog, _ = default
-    assert "FilesLimit" not in catalog.one("AWS::DataBrew::Dataset")["Properties"]["PathOptions"]
+    path_options = catalog.one("AWS::DataBrew::Dataset")["Properties"]["PathOptions"]
+    assert "FilesLimit" not in path_options and "LastModifiedDateCondition" not in path_options
+
+
+DAILY_CRON, WEEKLY_CRON = "cron(0 3 * * ? *)", "cron(30 1 ? * MON *)"
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def read_window(catalog) -> datetime.timedelta | None:
+    """How far back from the job's start the dataset reads (DataBrew's relative_after), or None."""
+    condition = catalog.one("AWS::DataBrew::Dataset")["Properties"]["PathOptions"].get("LastModifiedDateCondition")
+    if condition is None:
+        return None
+    operator, reference = condition["Expression"].split()
+    assert operator == "relative_after"  # files modified after now minus the window, up to now
+    [value] = [v["Value"] for v in condition["ValuesMap"] if v["ValueReference"] == reference]
+    amount, unit = re.fullmatch(r"-(\d+)([hdw])", value).groups()
+    return datetime.timedelta(**{_UNITS[unit]: int(amount)})
+
+
+def runs_reading(modified: datetime.datetime, starts: list[datetime.datetime], window: datetime.timedelta) -> int:
+    return sum(start - window < modified <= start for start in starts)
+
+
+@pytest.mark.parametrize(("settings", "period"), [
+    ({"recipe_schedule": DAILY_CRON}, datetime.timedelta(days=1)),
+    ({"recipe_schedule": WEEKLY_CRON, "incremental_days": 7}, datetime.timedelta(days=7)),
+])
+def test_each_scheduled_run_reads_only_what_landed_since_the_previous_run(settings, period):
+    catalog, _ = build(**settings)
+    window = read_window(catalog)
+    assert window == period
+    first = datetime.datetime(2024, 3, 4, 3, 0, 7)
+    starts = [first + i * period for i in range(4)]
+    landed = [first + datetime.timedelta(hours=h) for h in range(1, int(3 * period / datetime.timedelta(hours=1)), 5)]
+    assert [runs_reading(m, starts, window) for m in landed] == [1] * len(landed)
+
+
+def test_an_on_demand_job_reads_the_days_it_is_given():
+    catalog, _ = build(incremental_days=3)
+    assert read_window(catalog) == datetime.timedelta(days=3)
+    assert catalog.resources("AWS::DataBrew::Schedule") == {}
+
+
+def test_output_is_the_partitioned_parquet_hand_off(default):
+    catalog, pipeline = default
+    assert isinstance(pipeline.output, LakeDataset)
+    assert (pipeline.output.zone, pipeline.output.prefix, pipeline.output.format, pipeline.output.partitioning) == (
+        Zone.PROCESSED, "customers/", "parquet", DAILY)
+    assert "customers" in pipeline.output.producer and "DataBrew" in pipeline.output.producer
+    [output] = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-recipe"]["Properties"]["Outputs"]
+    assert output["Location"]["Key"] == pipeline.output.prefix
+    assert output["Location"]["Bucket"] == catalog.stack.resolve(catalog.lake.bucket(pipeline.output.zone).bucket_name)
+    assert output["PartitionColumns"] == list(pipeline.output.partitioning)
+    assert output["Overwrite"] is False  # appends: an overwrite would delete every earlier day
+
+
+def test_output_follows_the_target_zone():
+    catalog, pipeline = build(target_zone="curated", recipe_schedule=DAILY_CRON)
+    assert pipeline.output.zone == Zone.CURATED
+    [output] = by_type(catalog, "AWS::DataBrew::Job")["t-dev-customers-recipe"]["Properties"]["Outputs"]
+    assert output["Location"]["Bucket"] == catalog.stack.resolve(catalog.lake.bucket(Zone.CURATED).bucket_name)
+    assert output["Overwrite"] is False
+
+
+@pytest.mark.parametrize(("cron", "days"), [
+    ("cron(0 3 * * ? *)", 1), ("cron(15 22 ? * * *)", 1), ("cron(0 3 ? * SUN *)", 7), ("cron(0 3 ? * 2 *)", 7),
+    ("cron(0 */6 * * ? *)", None), ("cron(0,30 3 * * ? *)", None), ("cron(0 3 ? * MON-FRI *)", None),
+    ("cron(0 3 1 * ? *)", None), ("cron(0 3 * 1-6 ? *)", None), ("cron(0 3 */2 * ? *)", None),
+])
+def test_schedule_period(cron, days):
+    assert schedule_period_days(cron) == days
 
 
 def test_parquet_datasets_take_no_format_options():
@@ -212,10 +288,18 @@ def test_one_publisher_serves_every_recipe_of_a_stack():
     ({"job": {"capacity": 0}}, "greater than or equal to 1"),
     ({"pii_entity_types": ["email"]}, "should match pattern"),
     ({"latest_files": 0}, "greater than or equal to 1"),
+    ({"incremental_days": 0}, "greater than or equal to 1"),
+    ({"incremental_days": 32}, "less than or equal to 31"),
+    ({"latest_files": 5, "incremental_days": 1}, "latest_files and incremental_days both select the files a run reads; set only one"),
+    ({"latest_files": 5, "recipe_schedule": DAILY_CRON}, "would make scheduled runs re-read or skip files"),
+    ({"recipe_schedule": "cron(0 */6 * * ? *)"}, "must run once a day or once a week at a fixed time"),
+    ({"recipe_schedule": "cron(0 3 ? * MON-FRI *)", "incremental_days": 1}, "must run once a day or once a week"),
+    ({"recipe_schedule": DAILY_CRON, "incremental_days": 2}, "runs every 1 day(s): set incremental_days: 1, or its windows read files twice"),
+    ({"recipe_schedule": WEEKLY_CRON}, "incremental_days is 1 but recipe_schedule runs every 7 day(s): set incremental_days: 7, or its windows skip files"),
     ({"ruleset": [{"check": "row_count", "min_rows": 1}, {"check": "row_count", "min_rows": 2}]}, "rules row_count are given more than once"),
 ])
 def test_dataset_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         DataBrewDatasetSettings(**{"format": "csv", "recipe": PII_ONLY, **settings})
 
 

@@ -11,11 +11,19 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.lake_locations import LakeDataset
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_monitor import ModelMonitor, monitor_image
-from ml_platform.constructs.monitor_settings import MonitorSettings, interval_hours, monitoring_cron
+from ml_platform.constructs.monitor_settings import (
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_RETRAIN_COOLDOWN_HOURS,
+    FeedbackSettings,
+    MonitorSettings,
+    interval_hours,
+    monitoring_cron,
+)
 from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
 from tests.conftest import assert_gates_pass, synth_gated
@@ -39,18 +47,19 @@ EVERY = {**MINIMAL, "retrain_on_violations": True,
          "model_quality": MODEL_QUALITY, "bias": BIAS, "explainability": EXPLAINABILITY}
 
 
-def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV):
+def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV, ground_truth=None):
     lake = DataLake(Stack(scope, "Lake", env=env), "Lake")
     stack = Stack(scope, "Monitoring", env=env)
-    network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
+    network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=["sagemaker_api"]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"monitoring": RoleSettings()}, network=network)
     from aws_cdk import aws_kms as kms
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     allow_cloudwatch_logs(key)
     alerts = AlertTopic(stack, "Alerts", display_name="Monitoring", key=key)
-    monitor = ModelMonitor(stack, "Churn", endpoint_name=endpoint_name, capture_prefix=f"data-capture/{endpoint_name}/",
+    capture = LakeDataset(Zone.RAW, f"data-capture/{endpoint_name}/", "capture")
+    monitor = ModelMonitor(stack, "Churn", endpoint_name=endpoint_name, capture=capture,
                            settings=MonitorSettings.model_validate(settings), role=roles.role("monitoring"), lake=lake,
-                           network=network, alerts=alerts, pipeline_name=pipeline_name)
+                           network=network, alerts=alerts, pipeline_name=pipeline_name, ground_truth=ground_truth)
     return stack, monitor, alerts
 
 
@@ -216,18 +225,50 @@ def test_failed_executions_and_violations_notify_and_violations_start_the_pipeli
     arns = [{"Fn::GetAtt": [stack.resolve(s.logical_id), "MonitoringScheduleArn"]} for s in monitor.schedules.values()]
     assert failed["EventPattern"]["detail"]["MonitoringScheduleArn"] == arns
     assert len(failed["Targets"]) == 1
-    [_, pipeline] = violations["Targets"]
-    assert pipeline["Arn"]["Fn::Join"][1][-1] == ":sagemaker:eu-west-1:111111111111:pipeline/t-churn"
-    role = stack.resolve(monitor.retrain_role.node.default_child.logical_id)
-    assert pipeline["RoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
-    policy = found[stack.resolve(monitor.retrain_role.policy.node.default_child.logical_id)]["Properties"]
-    assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["sagemaker:StartPipelineExecution"]
+    [_, gate] = violations["Targets"]
+    function = stack.resolve(monitor.retrain_gate.function.node.default_child.logical_id)
+    assert gate["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+    props = found[function]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1  # single flight
+    assert props["Environment"]["Variables"] == {"PIPELINE_NAME": "t-churn", "COOLDOWN_MINUTES": str(24 * 60)}
+    policy = found[stack.resolve(monitor.retrain_gate.role.policy.node.default_child.logical_id)]["Properties"]
+    [statement] = [s for s in policy["PolicyDocument"]["Statement"]
+                   if s["Action"] == ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]]
+    assert statement["Resource"]["Fn::Join"][1][-1] == ":sagemaker:eu-west-1:111111111111:pipeline/t-churn"
+
+
+def test_retrain_cooldown_reaches_the_gate():
+    stack, monitor, _ = build(App(), {**EVERY, "retrain_cooldown_hours": 0})
+    found = resources(stack)
+    function = found[stack.resolve(monitor.retrain_gate.function.node.default_child.logical_id)]
+    assert function["Properties"]["Environment"]["Variables"]["COOLDOWN_MINUTES"] == "0"
+
+
+def test_ground_truth_defaults_to_the_feedback_loop_location():
+    feedback = LakeDataset(Zone.CURATED, "churn/ground-truth/t-churn/", "ground-truth")
+    settings = {**MINIMAL, "model_quality": {k: v for k, v in MODEL_QUALITY.items() if k != "ground_truth"},
+                "feedback": {"labels": {"zone": "raw", "prefix": "churn/labels/"}}}
+    stack, monitor, _ = build(App(), settings, ground_truth=feedback)
+    found = resources(stack)
+    [job] = of_type(found, "AWS::SageMaker::ModelQualityJobDefinition")
+    uri = json.dumps(job["Properties"]["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"])
+    assert uri.endswith('"/churn/ground-truth/t-churn/"]]}')
+
+
+def test_model_quality_without_any_ground_truth_is_a_construct_error():
+    settings = {**MINIMAL, "model_quality": {k: v for k, v in MODEL_QUALITY.items() if k != "ground_truth"},
+                "feedback": {"labels": {"zone": "raw", "prefix": "churn/labels/"}}}
+    with pytest.raises(ValueError, match="model_quality need ground truth: pass ground_truth or set it"):
+        build(App(), settings)
 
 
 def test_without_retraining_violations_only_notify(minimal):
     _, monitor, _, found = minimal
     assert all(len(r["Properties"]["Targets"]) == 1 for r in of_type(found, "AWS::Events::Rule"))
-    assert not of_type(found, "AWS::CloudWatch::Alarm") and not hasattr(monitor, "retrain_role")
+    assert not of_type(found, "AWS::CloudWatch::Alarm") and monitor.retrain_gate is None
+    assert not of_type(found, "AWS::Lambda::Function") or all(
+        "PIPELINE_NAME" not in f["Properties"].get("Environment", {}).get("Variables", {})
+        for f in of_type(found, "AWS::Lambda::Function"))
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"])
@@ -297,6 +338,12 @@ def test_schedule_shapes(value, cron, hours):
      "shap_baseline rows 1 do not have one value per header \\(2\\)"),
     ({**MINIMAL, "explainability": {**EXPLAINABILITY, "agg_method": "max"}}, "mean_abs"),
     ({**MINIMAL, "explainability": {**EXPLAINABILITY, "shap_baseline": []}}, "at least 1 item"),
+    ({**MINIMAL, "bias": {k: v for k, v in BIAS.items() if k != "ground_truth"}},
+     "bias need ground truth: give feedback"),
+    ({**MINIMAL, "retrain_cooldown_hours": 721}, "less than or equal to 720"),
+    ({**MINIMAL, "feedback": {"labels": {"zone": "raw", "prefix": "l/"}, "lookback_days": 31}},
+     "less than or equal to 30"),
+    ({**MINIMAL, "feedback": {"labels": {"zone": "raw", "prefix": "l/"}, "id_attribute": "a b"}}, "should match"),
 ])
 def test_settings_errors(settings, message):
     with pytest.raises(ValidationError, match=message):
@@ -309,6 +356,10 @@ def test_defaults():
     assert (job.schedule, job.instance_type, job.instance_count, job.volume_size_gb, job.max_runtime_minutes) == (
         "daily", "ml.m5.xlarge", 1, 30, 60)
     assert job.drift_alarms == {} and settings.retrain_on_violations is False
+    assert settings.retrain_cooldown_hours == DEFAULT_RETRAIN_COOLDOWN_HOURS == 24 and settings.feedback is None
+    feedback = FeedbackSettings.model_validate({"labels": {"zone": "raw", "prefix": "l/"}})
+    assert (feedback.id_attribute, feedback.label_attribute, feedback.lookback_days) == (
+        "inference-id", "label", DEFAULT_LOOKBACK_DAYS)
     assert list(settings.jobs()) == ["data_quality", "explainability"]
     assert settings.explainability.content_type == "text/csv"
     assert MonitorSettings.model_validate({**MINIMAL, "bias": {k: v for k, v in BIAS.items() if k != "probability_threshold"}}

@@ -1,0 +1,1 @@
+"""Closes an endpoint's feedback loop hourly: labels become Model Monitor ground truth and labeled training rows."""

@@ -1,0 +1,17 @@
+"""Lambda entry point (``handler.on_event``) of the ground truth merge, run hourly by a schedule.
+
+Event: ``{}`` processes the previous full UTC hour; ``{"hour": "2026-11-29T13:00:00Z"}`` (re-)runs
+that hour. ``merge`` describes the environment and what is read and written.
+"""
+
+import datetime
+import os
+
+import boto3
+from merge import MergeConfig, merge, parse_hour
+
+
+def on_event(event, context):
+    config = MergeConfig.from_environment(os.environ)
+    hour = parse_hour(event, datetime.datetime.now(datetime.timezone.utc))
+    return merge(boto3.client("s3"), config, hour)
