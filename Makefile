@@ -15,11 +15,13 @@ CDK := cdk --no-notices
 # Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup synth test bench snapshots deploy diff preflight clean
+.PHONY: help setup synth test bench lineage lifecycle snapshots deploy diff preflight clean
 help:
 	@echo "make synth                synthesize every environment (config/*.yaml) into cdk.out/"
 	@echo "make test                 run the whole test suite, gates included"
 	@echo "make bench                synth time, peak memory, resources and template sizes"
+	@echo "make lineage              every lake location each resource reads or writes, checked (offline)"
+	@echo "make lifecycle            the offline end-to-end run: lake -> features -> model -> serving -> feedback"
 	@echo "make snapshots            rewrite tests/snapshots/ from the current synth"
 	@echo "make diff ENV=<env>       cdk diff one environment (AWS credentials needed)"
 	@echo "make deploy ENV=<env>     cdk deploy one environment (AWS credentials, bootstrapped account)"
@@ -52,6 +54,12 @@ test: setup
 
 bench: setup
 	$(OFFLINE) $(VENV)/bin/python tools/bench.py
+
+lineage: setup
+	$(OFFLINE) $(VENV)/bin/python tools/lineage.py
+
+lifecycle: setup
+	$(OFFLINE) $(VENV)/bin/python tools/lifecycle.py
 
 snapshots: setup
 	$(OFFLINE) UPDATE_SNAPSHOTS=1 $(VENV)/bin/python -m pytest tests/app/test_snapshots.py -q

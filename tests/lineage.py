@@ -848,7 +848,7 @@ def _training_accesses(ctx: Context, res: Res, definition: PipelineDefinition, s
 @extractor("AWS::SageMaker::Pipeline")
 def sagemaker_pipeline(ctx: Context, res: Res) -> None:
     """Each step's inputs and outputs as the step's ``RoleArn``: Processing (ProcessingInputs,
-    ProcessingOutputConfig), Training and Tuning (InputDataConfig, OutputDataConfig,
+    ``--<name>-uri`` container arguments the script reads itself, ProcessingOutputConfig), Training and Tuning (InputDataConfig, OutputDataConfig,
     CheckpointConfig), Transform and CreateModel (as the model's role); property files that
     conditions read (``Std:JsonGet``) as the pipeline's ``RoleArn``. RegisterModel records what it
     registers (read later by the models that deploy the package); Condition and Fail touch no data.
@@ -870,6 +870,13 @@ def sagemaker_pipeline(ctx: Context, res: Res) -> None:
                 else:
                     ctx.problem(res, "uninterpreted", f"step {name} input {item.get('InputName')}: "
                                                       f"{sorted(item)} not interpreted")
+            arguments = args.get("AppSpecification", {}).get("ContainerArguments", [])
+            for flag, value in zip(arguments, arguments[1:]):
+                # A script that reads S3 itself (e.g. the Features step's --feedback-uri, read with
+                # boto3 because SageMaker refuses an input prefix without objects) reads as the step's role.
+                if isinstance(flag, str) and flag.startswith("--") and flag.endswith("-uri"):
+                    ctx.read(res, definition.uri(value, ctx, res, name), role, f"step {name} argument {flag}",
+                             kind="prefix")
             for item in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 if "S3Output" in item:
                     ctx.write(res, definition.uri(item["S3Output"].get("S3Uri"), ctx, res, name), role,

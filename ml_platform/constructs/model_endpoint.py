@@ -211,14 +211,14 @@ class ModelEndpoint(Construct):
         if capture is None:
             self.capture = None
             return None
-        prefix = f"{capture.prefix}{self.name}/"
-        self.capture = LakeDataset(Zone.RAW, prefix, "capture", ("variant", *HOURLY),
+        # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh/ to the destination itself.
+        self.capture = LakeDataset(Zone.RAW, f"{capture.prefix}{self.name}/", "capture", ("variant", *HOURLY),
                                    producer=f"data capture of endpoint {self.name}")
         self.capture.grant_write(lake, role)
         return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
             enable_capture=True,
             initial_sampling_percentage=capture.sampling_percent,
-            destination_s3_uri=lake.s3_uri(Zone.RAW, prefix),
+            destination_s3_uri=lake.s3_uri(Zone.RAW, capture.prefix),
             kms_key_id=lake.encryption_key.key_arn,
             capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode.title())
                              for mode in capture.capture],

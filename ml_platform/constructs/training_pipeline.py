@@ -185,10 +185,14 @@ class TrainingPipeline(Construct):
         :class:`~ml_platform.constructs.dataset_pipeline.DatasetPipeline`'s ``output``). Default: none.
     :param images: the platform repositories (for ``settings.image``).
     :param name_prefix: e.g. ``mlp-dev``.
+    :param reads_feedback: the Features step also reads labeled feedback rows from :attr:`feedback`
+        (give True when a :class:`~ml_platform.constructs.feedback_loop.FeedbackLoop` writes them).
+        Default: False (then :attr:`feedback` is None).
 
     Hand-offs it exposes: :attr:`features_output` (the training sets it builds),
     :attr:`model_artifacts` (what it registers: whoever serves a version must read it) and
-    :attr:`feedback` (labeled rows of served predictions it reads into the next training set).
+    :attr:`feedback` (labeled rows of served predictions it reads into the next training set, with
+    ``reads_feedback``).
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class TrainingPipeline(Construct):
         name_prefix: str,
         sources: Mapping[str, LakeDataset] | None = None,
         images: ImageRepositories | None = None,
+        reads_feedback: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         sources = dict(sources or {})
@@ -214,6 +219,9 @@ class TrainingPipeline(Construct):
         if settings.image and (images is None or settings.image not in images.repositories):
             problems.append(f"image {settings.image!r} is not a platform repository")
         problems += feature_source_problems(settings.features, sources)
+        if reads_feedback and settings.features is None:
+            problems.append("reads_feedback needs features (feedback rows join the training set the Features step "
+                            "builds)")
         if problems:
             raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
         stack = Stack.of(self)
@@ -227,7 +235,7 @@ class TrainingPipeline(Construct):
         self.model_artifacts = LakeDataset(Zone.ARTIFACTS, f"{work}models/", "model", producer=producer)
         self.features_output = LakeDataset(Zone.CURATED, f"{model}/features/", "training-csv", producer=producer)
         self.feedback = LakeDataset(Zone.CURATED, f"{model}/feedback/", "training-csv", DAILY,
-                                    producer=f"feedback loop of {model}")
+                                    producer=f"feedback loop of {model}") if reads_feedback else None
         self.sources = {s.dataset: sources[s.dataset] for s in settings.features.sources} if settings.features else {}
         processing, training, pipeline = roles.roles["processing"], roles.roles["training"], roles.roles["pipeline"]
 
@@ -236,8 +244,9 @@ class TrainingPipeline(Construct):
             lake.grant_read(processing, Zone(settings.input.zone), settings.input.prefix)
         for source in self.sources.values():
             source.grant_read(lake, processing)
-        if settings.features is not None:
+        if self.feedback is not None:
             self.feedback.grant_read(lake, processing)
+        if settings.features is not None:
             self.features_output.grant_read(lake, processing)
             self.features_output.grant_write(lake, processing)
         lake.grant_read_write(processing, Zone.ARTIFACTS, work)
@@ -366,11 +375,11 @@ class TrainingPipeline(Construct):
         inputs.append(_input("spec", spec.s3_object_url, "/opt/ml/processing/spec"))
         output = {"Std:Join": {"On": "", "Values": [
             self.features_output.uri(self.lake), {"Get": "Execution.PipelineExecutionId"}, "/"]}}
-        return self._processing(
-            "Features", self.processing_image, "features", inputs, ["features"], settings,
-            arguments=["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}",
-                       "--feedback-uri", self.feedback.uri(self.lake)],
-            output_uris={"features": output})
+        arguments = ["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}"]
+        if self.feedback is not None:
+            arguments += ["--feedback-uri", self.feedback.uri(self.lake)]
+        return self._processing("Features", self.processing_image, "features", inputs, ["features"], settings,
+                                arguments=arguments, output_uris={"features": output})
 
     def _prepare(self, settings: PipelineSettings) -> dict[str, Any]:
         source = ({"Get": "Steps.Features.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}

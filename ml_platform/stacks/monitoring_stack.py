@@ -65,7 +65,7 @@ class MonitoringStack(Stack):
             assert capture is not None  # the configuration requires data capture
             ground_truth = None
             if monitor.feedback is not None:
-                assert pipeline is not None  # the configuration requires the model's pipeline
+                assert pipeline is not None and pipeline.feedback is not None  # the stage wires it
                 self.feedback[key] = FeedbackLoop(
                     self, f"{pascal_case(key)}Feedback", endpoint_name=endpoint.name, model=pipeline.settings.model,
                     capture=capture, feedback=pipeline.feedback, settings=monitor.feedback, lake=lake,

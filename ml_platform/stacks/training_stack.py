@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aws_cdk import Stack
@@ -26,7 +26,9 @@ from ml_platform.training_settings import TrainingSettings
 class TrainingStack(Stack):
     """:class:`ImageRepositories`, :class:`ModelRegistry`, :class:`SageMakerRoles` and a
     :class:`TrainingPipeline` per model from ``training``; ``datasets`` are the lake datasets the
-    pipelines' feature steps may read, by name (the data catalog stack's ``outputs``)."""
+    pipelines' feature steps may read, by name (the data catalog stack's ``outputs``);
+    ``feedback_models`` are the models whose served predictions come back labeled (a monitoring
+    feedback loop writes their pipeline's ``feedback``)."""
 
     def __init__(
         self,
@@ -39,6 +41,7 @@ class TrainingStack(Stack):
         network: MlNetwork,
         allow_data_deletion: bool,
         datasets: Mapping[str, LakeDataset] | None = None,
+        feedback_models: Collection[str] = (),
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
@@ -62,6 +65,7 @@ class TrainingStack(Stack):
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
                 lake=lake, roles=self.roles, network=network, registry=self.registry,
                 name_prefix=name_prefix, images=self.images, sources=datasets,
+                reads_feedback=pipeline.model in feedback_models,
             )
             for pipeline in settings.pipelines
         }

@@ -100,7 +100,11 @@ def test_config_has_no_fixed_name_one_variant_lake_key_and_full_capture(default)
     capture = props["DataCaptureConfig"]
     assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
-    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/data-capture/t-churn/"]]}')
+    # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh/: the destination is the capture root,
+    # and the hand-off names where the files land.
+    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/data-capture/"]]}')
+    assert (endpoint.capture.zone.value, endpoint.capture.prefix) == ("raw", "data-capture/t-churn/")
+    assert endpoint.capture.partitioning == ("variant", "yyyy", "mm", "dd", "hh")
     assert "LakeRawBucket" in json.dumps(capture["DestinationS3Uri"])
     assert "LakeKey" in json.dumps(props["KmsKeyId"]) and capture["KmsKeyId"] == props["KmsKeyId"]
 
@@ -177,7 +181,7 @@ def test_options_linear_traffic_partial_capture_thresholds_and_no_isolation():
     assert thresholds == [0, 250_000]
     capture = of_type(found, "AWS::SageMaker::EndpointConfig")[0]["Properties"]["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == 20 and capture["CaptureOptions"] == [{"CaptureMode": "Output"}]
-    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/capture/t-churn/"]]}')
+    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/capture/"]]}')  # SageMaker adds <endpoint>/
     assert of_type(found, "AWS::SageMaker::Model")[0]["Properties"]["EnableNetworkIsolation"] is False
 
 
