@@ -33,7 +33,7 @@ class FeatureSource(StrictSettings):
         Default: none.
     """
 
-    dataset: Annotated[str, Field(min_length=1)]
+    dataset: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,127}$")]
     columns: Annotated[tuple[Column, ...], Field(strict=False, min_length=1)]
     aggregate: dict[Column, Aggregate] = {}
 
@@ -42,6 +42,9 @@ class FeatureSource(StrictSettings):
         unknown = sorted(set(self.aggregate) - set(self.columns))
         if unknown:
             raise ValueError(f"aggregate names {', '.join(unknown)}, which columns does not list")
+        twice = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if twice:
+            raise ValueError(f"columns lists {', '.join(twice)} twice")
         return self
 
 
@@ -58,14 +61,14 @@ class FeatureColumn(StrictSettings):
 
     column: Column
     impute: Literal["none", "median", "mean", "mode", "constant"] = "none"
-    value: Annotated[float, Field(strict=False)] | str | None = None
+    value: Annotated[float, Field(strict=False, allow_inf_nan=False)] | str | None = None
     encode: Literal["none", "ordinal", "one_hot"] = "none"
 
     @model_validator(mode="after")
     def _constant_has_value(self) -> FeatureColumn:
         if (self.impute == "constant") != (self.value is not None):
             raise ValueError("give value exactly when impute is constant")
-        if self.encode == "none" and self.impute in ("median", "mean") and isinstance(self.value, str):
+        if self.encode == "none" and isinstance(self.value, str):
             raise ValueError("a numeric feature cannot take a text value")
         return self
 
@@ -112,6 +115,16 @@ class FeatureSettings(StrictSettings):
         if self.join_on is not None:
             problems += [f"source {s.dataset!r} does not read the join_on column {self.join_on!r}"
                          for s in self.sources if self.join_on not in s.columns]
+        shared = sorted({c for s in self.sources for c in s.columns if c != self.join_on
+                         and sum(c in o.columns for o in self.sources) > 1})
+        if shared:
+            problems.append(f"columns {', '.join(shared)} are read by several sources; read each from one")
+        features = [f.column for f in self.features]
+        if len(set(features)) != len(features):
+            problems.append("features list a column twice")
+        if self.join_on is not None:
+            problems += [f"source {s.dataset!r} aggregates the join_on key {self.join_on!r}"
+                         for s in self.sources if self.join_on in s.aggregate]
         problems += [f"source {s.dataset!r} column {c!r} needs an aggregate (its rows reduce to one per key)"
                      for s in self.sources[1:] for c in s.columns if c != self.join_on and c not in s.aggregate]
         if self.sources[0].aggregate:
