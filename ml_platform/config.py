@@ -156,6 +156,7 @@ class EnvironmentConfig(StrictSettings):
             problems.append(f"tags.environment: must be the environment name {self.name!r}, the file's "
                             f"name (got {self.tags.environment!r})")
         problems += self._feature_source_problems()
+        problems += self._feedback_encoding_problems()
         if self.serving is not None:
             problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
         if self.monitoring is not None:
@@ -179,6 +180,24 @@ class EnvironmentConfig(StrictSettings):
                     problems += [f"{where}.columns: {column!r} is not a column of dataset {source.dataset!r} "
                                  f"({', '.join(glue[source.dataset])})"
                                  for column in source.columns if column not in glue[source.dataset]]
+        return problems
+
+    def _feedback_encoding_problems(self) -> list[str]:
+        """Encoded features of a model that trains on feedback rows must declare their categories:
+        those rows were encoded when they were served, and a run's own categories may differ."""
+        if self.monitoring is None or self.serving is None or self.training is None:
+            return []
+        models = {self.serving.endpoints[key].model for key, monitor in self.monitoring.endpoints.items()
+                  if monitor.feedback is not None and key in self.serving.endpoints}
+        problems = []
+        for index, pipeline in enumerate(self.training.pipelines):
+            if pipeline.model in models and pipeline.features is not None:
+                for number, feature in enumerate(pipeline.features.features):
+                    if feature.column in pipeline.features.undeclared_categories():
+                        problems.append(
+                            f"training.pipelines[{index}].features.features[{number}].categories: required, because "
+                            f"model {pipeline.model!r} trains on monitoring feedback rows, which keep the codes of "
+                            f"{feature.column!r} they were served with (got none)")
         return problems
 
     def stack_name(self, stack: str) -> str:

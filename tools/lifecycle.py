@@ -71,8 +71,6 @@ LABELS_AT = SERVE_HOUR + dt.timedelta(hours=1, minutes=20)
 #: A clear margin over a coin flip that the planted signal must reach (the config's threshold also applies).
 MIN_AUC = 0.7
 MODEL = "churn"
-#: Model Monitor's type suffix of the model quality schedule (ModelMonitor's TYPES), for the violation event.
-SCHEDULE_SUFFIX = "model-quality"
 
 
 class StageFailure(Exception):
@@ -204,6 +202,20 @@ def _steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+_BUILT: dict[tuple[str, str], Platform] = {}
+
+
+def platform_of(dev_config: Any, prod_config: Any) -> Platform:
+    """:func:`build_platform`, once per process and configuration (runs share it; each resets its
+    pipeline properties)."""
+    key = (dev_config.model_dump_json(), prod_config.model_dump_json())
+    if key not in _BUILT:
+        _BUILT[key] = build_platform(dev_config, prod_config)
+    platform = _BUILT[key]
+    platform.tokens.properties.clear()
+    return platform
+
+
 def build_platform(dev_config: Any, prod_config: Any) -> Platform:
     """The dev and prod stages, built (not synthesized) from their configuration."""
     from aws_cdk import App, Stack
@@ -251,8 +263,11 @@ def build_platform(dev_config: Any, prod_config: Any) -> Platform:
 
     loop = prod.monitoring.feedback[key]
     monitor = prod.monitoring.monitors[key]
-    gate = next(c for c in monitor.node.children if c.node.id == "RetrainGate")
-    [quality] = [r["Properties"] for r in monitoring.values() if r["Type"] == "AWS::SageMaker::ModelQualityJobDefinition"]
+    if monitor.retrain_gate is None:
+        raise ValueError(f"prod's monitor of {endpoint.name} starts no retraining (retrain_on_violations)")
+    gate = monitor.retrain_gate
+    [quality] = [r["Properties"] for r in monitoring.values() if r["Type"] == "AWS::SageMaker::ModelQualityJobDefinition"
+                 and r["Properties"]["ModelQualityJobInput"]["EndpointInput"]["EndpointName"] == endpoint.name]
     ground_truth_uri = tokens(quality["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"])
     return Platform(
         dev=dev, prod=prod, tokens=tokens, datasets=datasets, pipeline=pipeline, definition=definition,
@@ -465,7 +480,8 @@ def land(s3: Any, platform: Platform, columns: dict[str, dict[str, str]], report
     with stage("land"):
         raw = generate(columns)
         rows = files = 0
-        landed = {}
+        landed: dict[str, int] = {}
+        by_day: dict[str, dict[dt.date, int]] = {}
         for name, days in raw.items():
             bucket, prefix = split_uri(platform.datasets[name]["raw_uri"])
             for day, records in days.items():
@@ -478,12 +494,13 @@ def land(s3: Any, platform: Platform, columns: dict[str, dict[str, str]], report
                 rows += len(records)
                 files += 1
             landed[name] = sum(len(r) for r in days.values())
+            by_day[name] = {day: len(r) for day, r in days.items()}
         in_s3 = sum(len(keys(s3, platform.datasets[n]["raw_uri"])) for n in raw)
         if in_s3 != files:
             raise fail("land", f"{files} CSV files written, {in_s3} found under the raw locations")
         labeled = {r[list(columns["accounts"]).index("customer_id")] for r in raw["accounts"][AS_OF]}
         report.add(Line("land", rows, rows, files, " ".join(f"{n}={c}" for n, c in landed.items())))
-        return {"rows": landed, "customers": len(labeled)}
+        return {"rows": landed, "by_day": by_day, "customers": len(labeled)}
 
 
 # -- 2. Glue: raw CSV to Parquet on local Spark ------------------------------------------------------
@@ -515,8 +532,8 @@ def write_glue_output(frame: Any, path: Path) -> None:
 _DAILY = re.compile(r"^year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+$")
 
 
-def glue(s3: Any, spark: Any, platform: Platform, work: Path, landed: dict[str, Any], report: Report
-         ) -> dict[str, int]:
+def glue(s3: Any, spark: Any, platform: Platform, work: Path, landed: dict[str, Any],
+         columns: dict[str, dict[str, str]], report: Report) -> dict[str, int]:
     from ml_platform.constructs.lake_locations import DAILY
     from ml_platform.glue_jobs.raw_to_parquet.raw_to_parquet_logic import parse_columns, select_expressions
 
@@ -534,7 +551,11 @@ def glue(s3: Any, spark: Any, platform: Platform, work: Path, landed: dict[str, 
             local_raw, local_out = work / "glue" / name / "raw", work / "glue" / name / "processed"
             copy_in(s3, dataset["raw_uri"], local_raw)
             frame = spark.read.option("header", "true").csv(str(local_raw))
-            typed = frame.selectExpr(*select_expressions(parse_columns(arguments["--columns"])))
+            job_columns = parse_columns(arguments["--columns"])
+            if job_columns != list(columns[name].items()):
+                raise fail("glue", f"the job of {name} casts {job_columns}, data_catalog.datasets.{name} says "
+                                   f"{list(columns[name].items())}")
+            typed = frame.selectExpr(*select_expressions(job_columns))
             write_glue_output(typed, local_out)
             written = [p for p in local_out.rglob("*") if p.is_file()
                        and not any(part.startswith((".", "_")) for part in p.relative_to(local_out).parts)]
@@ -566,7 +587,7 @@ def glue(s3: Any, spark: Any, platform: Platform, work: Path, landed: dict[str, 
 
 
 def features_step(s3: Any, platform: Platform, pipeline: Any, work: Path, run_id: str, name: str,
-                  report: Report, processed: dict[str, int], customers_in_window: int) -> dict[str, Any]:
+                  report: Report, landed: dict[str, Any]) -> dict[str, Any]:
     """The Features step of ``pipeline`` (dev's for the first run; prod's, which reads the feedback
     loop's rows, for the retraining run the prod gate starts)."""
     from aws_cdk import Stack
@@ -606,11 +627,15 @@ def features_step(s3: Any, platform: Platform, pipeline: Any, work: Path, run_id
             if len(row) != width or row[0] not in ("0", "1"):
                 raise fail(name, f"data.csv line {number} is not label-first 0/1 with {width - 1} features: {row}")
         base = schema["rows"] - schema["feedback_rows"]
-        if base != customers_in_window:
-            raise fail(name, f"{base} rows from the base source, but {customers_in_window} labeled keys in the window")
+        if base != landed["customers"]:
+            raise fail(name, f"{base} rows from the base source, but {landed['customers']} labeled keys in the window")
+        days = settings.features.window_days
         for source, read in schema["sources"].items():
-            if read != processed[source]:
-                raise fail(name, f"read {read} rows of {source}, the Glue job wrote {processed[source]} in the window")
+            expected = sum(n for day, n in landed["by_day"][source].items()
+                           if day <= AS_OF and (days is None or day > AS_OF - dt.timedelta(days=days)))
+            if read != expected:
+                raise fail(name, f"read {read} rows of {source}; {expected} were processed in the window "
+                                 f"(the partitions it read are not the ones the Glue job wrote)")
         rows_in = sum(schema["sources"].values()) + schema["feedback_rows"]
         positives = sum(r[0] == "1" for r in rows)
         report.add(Line(name, rows_in, schema["rows"], 2,
@@ -640,8 +665,32 @@ def stage_libraries(target: Path) -> Path:
     return archive
 
 
+@contextlib.contextmanager
+def packages_from_zip(packages: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """Inside, ``packages`` are not yet imported (as in the job's image, which lacks them), so the
+    step imports them from what it unpacks; afterwards the process gets its own modules and
+    ``sys.path`` back. Yields package -> the file it was imported from (filled on exit)."""
+    def owned(name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in packages)
+
+    saved = {name: module for name, module in sys.modules.items() if owned(name)}
+    for name in saved:
+        del sys.modules[name]
+    path = list(sys.path)
+    imported: dict[str, str] = {}
+    try:
+        yield imported
+    finally:
+        imported.update({p: getattr(sys.modules.get(p), "__file__", None) or "not imported" for p in packages})
+        for name in [n for n in sys.modules if owned(n)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        sys.path[:] = path
+
+
 def prepare_step(s3: Any, platform: Platform, work: Path, run_id: str, report: Report, rows_in: int
                  ) -> dict[str, Any]:
+    from ml_platform.constructs.training_pipeline import REBALANCE_PACKAGES
     from ml_platform.pipeline_scripts import prepare
 
     with stage("prepare"):
@@ -651,12 +700,10 @@ def prepare_step(s3: Any, platform: Platform, work: Path, run_id: str, report: R
                               {"code": code_input, "libraries": lambda local: stage_libraries(local)})
         arguments = list(step["Arguments"]["AppSpecification"].get("ContainerArguments", []))
         argv = box.arguments(arguments) + ["--input", str(box.path(prepare.INPUT)), "--output", str(box.path(prepare.OUTPUT))]
-        counts = prepare.cli(argv)
-        if "--rebalance" in arguments:
-            import imblearn
-
-            if "prepare-libs-" not in imblearn.__file__:
-                raise fail("prepare", f"imblearn was imported from {imblearn.__file__}, not from the libraries zip")
+        with packages_from_zip(REBALANCE_PACKAGES) as imported:
+            counts = prepare.cli(argv)
+        if "--rebalance" in arguments and not all("prepare-libs-" in path for path in imported.values()):
+            raise fail("prepare", f"SMOTE's packages were imported from {imported}, not from the libraries zip")
         uris = run_processing_outputs(s3, platform.tokens, step, box)
         synthetic = sum(counts.values()) - rows_in
         report.add(Line("prepare", rows_in, sum(counts.values()), len(uris),
@@ -823,8 +870,10 @@ def serve_step(s3: Any, platform: Platform, work: Path, run_id: str, report: Rep
         rows = [r for r in csv.reader((test_dir / "data.csv").open()) if r]
         requests = [",".join(r[1:]) for r in rows]
         labels = [r[0] for r in rows]
-        (box.path("/opt/ml/input/requests.csv")).parent.mkdir(parents=True, exist_ok=True)
-        box.path("/opt/ml/input/requests.csv").write_text("".join(f"{q}\n" for q in requests))
+        batch = box.path("/opt/ml/input/requests.csv")
+        batch.parent.mkdir(parents=True, exist_ok=True)
+        batch.write_text("".join(f"{q}\n" for q in requests))
+        requests = batch.read_text().splitlines()  # one text/csv request per line, as the endpoint receives it
         matrix = np.array([[float(v) if v else np.nan for v in q.split(",")] for q in requests], dtype=float)
         scores = booster.predict(xgboost.DMatrix(matrix)).tolist()
         # capture: <DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl
@@ -923,6 +972,7 @@ def merge_step(s3: Any, platform: Platform, report: Report, served: dict[str, An
 def gate_step(platform: Platform, report: Report) -> dict[str, Any]:
     import boto3
 
+    from ml_platform.constructs.model_monitor import TYPES
     from ml_platform.lambdas.retrain_gate.gate import Execution, GateConfig, Trigger, decide, handle, recent_executions
 
     with stage("retrain-gate"):
@@ -934,7 +984,7 @@ def gate_step(platform: Platform, report: Report) -> dict[str, Any]:
         client.create_pipeline(PipelineName=platform.prod_pipeline.pipeline_name,
                                PipelineDefinition=json.dumps(platform.prod_definition, default=str),
                                RoleArn="arn:aws:iam::111111111111:role/pipeline", ClientRequestToken="l" * 32)
-        schedule = f"{platform.endpoint.name}-{SCHEDULE_SUFFIX}"
+        schedule = f"{platform.endpoint.name}-{TYPES['model_quality'][1]}"  # the schedule that found violations
 
         def event(number: int, at: dt.datetime) -> Trigger:
             return Trigger.from_event({
@@ -996,29 +1046,30 @@ def run(work: Path, spark: Any, out: Callable[[str], None] | None = None) -> Rep
     """
     import boto3
 
-    if out is None:
-        stream = sys.stdout
-        out = lambda text: print(text, file=stream, flush=True)  # noqa: E731
-
     from ml_platform.config import load_environment
     from ml_platform.constructs.data_lake import Zone
+
+    if out is None:
+        stream = sys.stdout
+
+        def out(text: str) -> None:
+            print(text, file=stream, flush=True)
 
     started = time.monotonic()
     report = Report(out=out)
     with stage("platform"):
         dev_config = load_environment(ROOT / "config" / "dev.yaml")
         prod_config = load_environment(ROOT / "config" / "prod.yaml")
-        platform = build_platform(dev_config, prod_config)
+        platform = platform_of(dev_config, prod_config)
         columns = {name: dict(d.columns) for name, d in dev_config.data_catalog.datasets.items()}
     with mocked_aws(dev_config.region):
         s3 = boto3.client("s3")
         for zone in Zone:
             s3.create_bucket(Bucket=zone.value)
         landed = land(s3, platform, columns, report)
-        processed = glue(s3, spark, platform, work, landed, report)
+        processed = glue(s3, spark, platform, work, landed, columns, report)
         run_id = "lifecycle-run-1"
-        built = features_step(s3, platform, platform.pipeline, work, run_id, "features", report, processed,
-                              landed["customers"])
+        built = features_step(s3, platform, platform.pipeline, work, run_id, "features", report, landed)
         prepared = prepare_step(s3, platform, work, run_id, report, built["schema"]["rows"])
         trained = train_step(s3, platform, work, run_id, report)
         evaluated = evaluate_step(s3, platform, work, run_id, report, prepared["counts"]["test"])
@@ -1028,7 +1079,7 @@ def run(work: Path, spark: Any, out: Callable[[str], None] | None = None) -> Rep
         if platform.prod_pipeline.settings.features.spec() != platform.pipeline.settings.features.spec():
             raise fail("retrain-features", "prod's feature spec differs from dev's: the runs' rows do not compare")
         retrained = features_step(s3, platform, platform.prod_pipeline, work, gated["execution_id"],
-                                  "retrain-features", report, processed, landed["customers"])
+                                  "retrain-features", report, landed)
         grown = retrained["schema"]["rows"] - built["schema"]["rows"]
         if grown != merged["matched"] or retrained["schema"]["feedback_rows"] != merged["feedback_rows"]:
             raise fail("retrain-features", f"the training set grew by {grown} rows, {merged['matched']} labels matched")

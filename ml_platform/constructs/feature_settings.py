@@ -55,22 +55,41 @@ class FeatureColumn(StrictSettings):
     :ivar impute: how a missing value is filled: ``median``, ``mean``, ``mode``, ``constant``
         (with ``value``) or ``none`` (left empty; XGBoost treats it as missing). Default: ``none``.
     :ivar value: the constant of ``impute: constant``.
-    :ivar encode: ``ordinal`` (sorted categories coded 0..n-1), ``one_hot`` (a column per
-        category) or ``none`` (numeric). Default: ``none``.
+    :ivar encode: ``ordinal`` (categories coded 0..n-1), ``one_hot`` (a column per category) or
+        ``none`` (numeric). Default: ``none``.
+    :ivar categories: the categories of an encoded feature, in code order; a value outside them is
+        missing. Default: the sorted categories of each run's window (codes may then differ
+        between runs, so a model that reads feedback rows needs them declared).
     """
 
     column: Column
     impute: Literal["none", "median", "mean", "mode", "constant"] = "none"
     value: Annotated[float, Field(strict=False, allow_inf_nan=False)] | str | None = None
     encode: Literal["none", "ordinal", "one_hot"] = "none"
+    categories: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=256)], ...],
+                          Field(strict=False, min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _constant_has_value(self) -> FeatureColumn:
+        if self.categories is not None:
+            if self.encode == "none":
+                raise ValueError("categories need encode (ordinal or one_hot)")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("categories list a category twice")
+            if self.impute == "constant" and _category_text(self.value) not in self.categories:
+                raise ValueError(f"the constant {self.value!r} is not one of categories")
         if (self.impute == "constant") != (self.value is not None):
             raise ValueError("give value exactly when impute is constant")
         if self.encode == "none" and isinstance(self.value, str):
             raise ValueError("a numeric feature cannot take a text value")
         return self
+
+
+def _category_text(value: float | str | None) -> str:
+    """A constant as the feature step writes it as a category (``2.0`` -> ``2``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 class Rebalance(StrictSettings):
@@ -148,13 +167,19 @@ class FeatureSettings(StrictSettings):
                         for s in self.sources],
             "features": [{"column": f.column, "impute": f.impute,
                           **({"value": f.value} if f.value is not None else {}),
-                          **({"encode": f.encode} if f.encode != "none" else {})} for f in self.features],
+                          **({"encode": f.encode} if f.encode != "none" else {}),
+                          **({"categories": list(f.categories)} if f.categories is not None else {})}
+                         for f in self.features],
         }
         if self.join_on is not None:
             spec["join_on"] = self.join_on
         if self.window_days is not None:
             spec["window_days"] = self.window_days
         return spec
+
+    def undeclared_categories(self) -> list[str]:
+        """Encoded features without declared ``categories``: their codes may change between runs."""
+        return [f.column for f in self.features if f.encode != "none" and f.categories is None]
 
     def rebalance_argument(self) -> dict[str, Any] | None:
         """The Prepare step's ``--rebalance`` JSON, or None."""

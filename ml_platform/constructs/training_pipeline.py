@@ -222,6 +222,10 @@ class TrainingPipeline(Construct):
         if reads_feedback and settings.features is None:
             problems.append("reads_feedback needs features (feedback rows join the training set the Features step "
                             "builds)")
+        elif reads_feedback and settings.features.undeclared_categories():  # type: ignore[union-attr]
+            problems.append("reads_feedback needs declared categories on the encoded features "
+                            f"{', '.join(settings.features.undeclared_categories())} (feedback rows keep the "  # type: ignore[union-attr]
+                            "codes they were served with)")
         if problems:
             raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
         stack = Stack.of(self)

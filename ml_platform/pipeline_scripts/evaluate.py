@@ -35,7 +35,8 @@ def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> None:
     import xgboost  # in the training image only
 
     with tarfile.open(model) as archive:
-        archive.extractall(model.parent)
+        # Only regular files and folders inside the target (Python's "data" filter, where it has one).
+        archive.extractall(model.parent, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     booster = xgboost.Booster()
     booster.load_model(str(model.parent / "xgboost-model"))
     rows = [[float(v) for v in row] for row in csv.reader(test.open()) if row]

@@ -76,6 +76,8 @@ class Feature:
     impute: str = "none"
     value: Any = None
     encode: str | None = None
+    #: Declared categories (in code order); None: the sorted categories of the window.
+    categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def _source(raw: Any, index: int, join_on: str | None) -> Source:
 
 
 def _feature(raw: Any, index: int) -> Feature:
-    _keys(raw, f"features[{index}]", {"column"}, {"impute", "value", "encode"})
+    _keys(raw, f"features[{index}]", {"column"}, {"impute", "value", "encode", "categories"})
     column = _name(raw["column"], f"features[{index}] 'column'")
     impute = raw.get("impute") or "none"
     if impute not in IMPUTES:
@@ -215,7 +217,17 @@ def _feature(raw: Any, index: int) -> Feature:
         encode = None
     elif encode not in ENCODINGS:
         raise ValueError(f"feature {column!r}: unknown encode {encode!r} (one of {', '.join(ENCODINGS)})")
-    return Feature(column=column, impute=impute, value=value, encode=encode)
+    categories = raw.get("categories")
+    if categories is not None:
+        if encode is None:
+            raise ValueError(f"feature {column!r}: 'categories' needs encode (ordinal or one_hot)")
+        if (not isinstance(categories, list) or not categories or not all(isinstance(c, str) for c in categories)
+                or len(set(categories)) != len(categories)):
+            raise ValueError(f"feature {column!r}: 'categories' must be a non-empty list of distinct strings")
+        if impute == "constant" and _text(value) not in categories:
+            raise ValueError(f"feature {column!r}: constant {value!r} is not one of its categories")
+        categories = tuple(categories)
+    return Feature(column=column, impute=impute, value=value, encode=encode, categories=categories)
 
 
 # -- values -----------------------------------------------------------------------------------------
@@ -503,9 +515,20 @@ def encode_feature(feature: Feature, series: pd.Series) -> Encoded:
                        imputed=fill if fill is None else float(fill))
     texts = [None if _missing(v) else _text(v) for v in filled]
     fill_text = None if fill is None else _text(fill)
+    if feature.categories is not None:
+        # Declared categories keep the codes of every run, so rows encoded by an earlier run
+        # (feedback captured at the endpoint) mean the same; a value outside them is missing.
+        categories = list(feature.categories)
+        texts = [t if t in categories else None for t in texts]
+        return _coded(feature, name, texts, categories, fill_text if fill_text in categories else None)
     categories = sorted({t for t in texts if t is not None} | ({fill_text} if fill_text is not None else set()))
     if not categories:
         raise ValueError(f"feature {name!r}: no values to encode in the window")
+    return _coded(feature, name, texts, categories, fill_text)
+
+
+def _coded(feature: Feature, name: str, texts: list[str | None], categories: list[str], fill_text: Any) -> Encoded:
+    """``texts`` as ordinal codes or one-hot columns of ``categories`` (missing stays empty)."""
     code = {c: i for i, c in enumerate(categories)}
     if feature.encode == "ordinal":
         return Encoded([name], [["" if t is None else str(code[t]) for t in texts]], categories, fill_text)

@@ -210,7 +210,7 @@ def main(input_dir: Path = INPUT, output_dir: Path = OUTPUT, rebalance_options: 
     for name, part in parts.items():
         (output_dir / name).mkdir(parents=True, exist_ok=True)
         with (output_dir / name / "data.csv").open("w", newline="") as handle:
-            csv.writer(handle).writerows(part)
+            csv.writer(handle, lineterminator="\n").writerows(part)
     counts = {name: len(part) for name, part in parts.items()}
     print(f"prepare: rows={len(rows)}, train={counts['train']} (synthetic={synthetic}), "
           f"validation={counts['validation']}, test={counts['test']}")

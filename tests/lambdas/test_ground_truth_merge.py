@@ -116,7 +116,7 @@ def test_labels_become_ground_truth_and_captured_rows_become_feedback(s3, clock,
     ], H + 10 * MINUTE)
     result = merge(s3, CONFIG, H)
     assert result == {"hour": "2026-11-29T13:00:00Z", "labels": 3, "skipped_lines": 0, "matched": 2, "unmatched": 1,
-                      "ground_truth_key": GROUND_TRUTH_KEY, "feedback_key": FEEDBACK_KEY}
+                      "not_binary": 0, "ground_truth_key": GROUND_TRUTH_KEY, "feedback_key": FEEDBACK_KEY}
     assert ground_truth(s3) == expected_ground_truth(("order-1", "1"), ("ev-2", "0"), ("never-captured", "1"))
     assert read(s3, "mlp-curated", FEEDBACK_KEY).decode() == "1,42,0,19.5\n0,7,1,3.25\n"
     [line] = capsys.readouterr().out.splitlines()
@@ -139,13 +139,14 @@ def test_lines_without_an_id_or_a_label_are_skipped_and_counted(s3, clock):
         {"inference-id": "c", "label": 0.5},
         {"inference-id": 4, "label": 1},                        # a numeric id
         {"label": 1}, {"inference-id": "x"}, {"inference-id": "", "label": 1}, {"inference-id": "y", "label": ""},
-        {"inference-id": "y", "label": None}, {"inference-id": "y", "label": True},
+        {"inference-id": "y", "label": None}, {"inference-id": "z", "label": True},
         {"inference-id": "y", "label": {"class": 1}}, {"inference-id": "y", "label": [1]},
         "not json", "[1, 2]", "", "   ",
     ], H)
     result = merge(s3, CONFIG, H)
-    assert (result["labels"], result["skipped_lines"]) == (4, 10)
-    assert ground_truth(s3) == expected_ground_truth(("a", "retained"), ("b", "churned"), ("c", "0.5"), ("4", "1"))
+    assert (result["labels"], result["skipped_lines"]) == (5, 9)
+    assert ground_truth(s3) == expected_ground_truth(("a", "retained"), ("b", "churned"), ("c", "0.5"), ("4", "1"),
+                                                     ("z", "1"))
 
 
 def test_other_attribute_names_are_read_when_configured(s3, clock):
@@ -202,11 +203,28 @@ def test_inputs_that_are_not_one_csv_row_are_not_training_rows(s3, clock, capsys
     assert json.loads(capsys.readouterr().out)["captured_but_not_one_csv_row"] == 4
 
 
-def test_a_label_that_needs_quoting_is_quoted_in_the_feedback_csv(s3, clock):
-    put_capture(s3, H, [record("1,2", "a")])
-    put_labels(s3, clock, "a.jsonl", [{"inference-id": "a", "label": 'gold, "premium"'}], H)
+def test_a_label_that_is_no_binary_outcome_goes_to_ground_truth_but_not_to_training(s3, clock):
+    """The feature step takes 0/1 labels only: one such row would fail every retraining run."""
+    put_capture(s3, H, [record("1,2", "a"), record("3,4", "b")])
+    put_labels(s3, clock, "a.jsonl", [{"inference-id": "a", "label": 'gold, "premium"'},
+                                      {"inference-id": "b", "label": 1}], H)
+    result = merge(s3, CONFIG, H)
+    assert (result["matched"], result["unmatched"], result["not_binary"]) == (1, 1, 1)
+    assert ground_truth(s3) == expected_ground_truth(("a", 'gold, "premium"'), ("b", "1"))
+    assert read(s3, "mlp-curated", FEEDBACK_KEY).decode() == "1,3,4\n"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (True, "1"), (False, "0"), ("yes", "1"), ("No", "0"), (" TRUE ", "1"), ("false", "0"), (1.0, "1"), (0.0, "0"),
+    ({"label": "yes"}, "1"), (1, "1"), ("0", "0"),
+])
+def test_binary_outcomes_become_one_and_zero_in_ground_truth_and_feedback(s3, clock, raw, expected):
+    """What the model predicts, what Model Monitor compares with, and what the feature step reads."""
+    put_capture(s3, H, [record("5,6", "a")])
+    put_labels(s3, clock, "a.jsonl", [{"inference-id": "a", "label": raw}], H)
     merge(s3, CONFIG, H)
-    assert read(s3, "mlp-curated", FEEDBACK_KEY).decode() == '"gold, ""premium""",1,2\n'
+    assert ground_truth(s3) == expected_ground_truth(("a", expected))
+    assert read(s3, "mlp-curated", FEEDBACK_KEY).decode() == f"{expected},5,6\n"
 
 
 def test_every_variant_of_the_endpoint_and_no_other_endpoint_is_searched(s3, clock):
@@ -249,7 +267,7 @@ def test_nothing_is_written_without_labels(s3, clock):
     put_labels(s3, clock, "old.jsonl", [{"inference-id": "a", "label": 1}], H - HOUR)
     result = merge(s3, CONFIG, H)
     assert result == {"hour": "2026-11-29T13:00:00Z", "labels": 0, "skipped_lines": 1, "matched": 0, "unmatched": 0,
-                      "ground_truth_key": None, "feedback_key": None}
+                      "not_binary": 0, "ground_truth_key": None, "feedback_key": None}
     assert keys(s3, "mlp-monitoring") == keys(s3, "mlp-curated") == []
 
 
@@ -376,3 +394,11 @@ def test_lambda_entry_point_processes_the_previous_hour_with_the_flat_module_lay
     assert result == rerun
     assert (result["hour"], result["labels"], result["matched"]) == (f"{previous:%Y-%m-%dT%H}:00:00Z", 1, 1)
     assert read(s3, "mlp-curated", result["feedback_key"]).decode() == "1,1,2\n"
+
+
+def test_binary_words_are_the_feature_steps_own():
+    """The seam to training: the merge writes 1/0 for exactly the words the feature step reads."""
+    from ml_platform.pipeline_scripts import features
+
+    assert merge_module.TRUE_LABELS == features.TRUE_LABELS
+    assert merge_module.FALSE_LABELS == features.FALSE_LABELS

@@ -501,3 +501,46 @@ def test_feedback_is_downloaded_from_s3_keeping_partitions_and_only_csv(tmp_path
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["feedback-13.csv"]
     with pytest.raises(ValueError, match="is not s3://<bucket>/<prefix>"):
         download_feedback("lake-curated/churn/", tmp_path)
+
+
+# --- declared categories: codes that hold across runs (feedback rows keep the codes they were served with)
+
+
+def test_declared_categories_fix_the_codes_in_their_order(tmp_path):
+    put(tmp_path / "in", "events", "2026-03-01", [{"s": s, "label": i % 2} for i, s in enumerate(SEGMENTS)])
+    declared = ["gold", "silver", "bronze", "platinum"]
+    rows, schema = run(tmp_path, single(["s", "label"], [{"column": "s", "encode": "ordinal", "categories": declared}]))
+    codes = {s: r[1] for s, r in zip(SEGMENTS, rows)}
+    assert (codes["gold"], codes["silver"], codes["bronze"], codes[None]) == ("0", "1", "2", "")
+    assert schema["encodings"] == {"s": declared}
+
+
+def test_a_window_without_a_category_shifts_sorted_codes_but_not_declared_ones(tmp_path):
+    """The drift declared categories prevent: without 'bronze' in the window, sorted codes move."""
+    put(tmp_path / "in", "events", "2026-03-01", [{"s": s, "label": i % 2} for i, s in enumerate(["gold", "silver"] * 2)])
+    sorted_rows, _ = run(tmp_path, single(["s", "label"], [{"column": "s", "encode": "ordinal"}]), out="sorted")
+    declared_rows, _ = run(tmp_path, single(["s", "label"], [
+        {"column": "s", "encode": "ordinal", "categories": ["bronze", "gold", "silver"]}]), out="declared")
+    assert [r[1] for r in sorted_rows[:2]] == ["0", "1"]      # gold, silver among two categories
+    assert [r[1] for r in declared_rows[:2]] == ["1", "2"]    # the codes of a window that has bronze
+
+
+def test_a_value_outside_the_declared_categories_is_missing_and_one_hot_keeps_its_width(tmp_path):
+    put(tmp_path / "in", "events", "2026-03-01", [{"s": s, "label": i % 2} for i, s in enumerate(SEGMENTS)])
+    rows, schema = run(tmp_path, single(["s", "label"], [
+        {"column": "s", "encode": "one_hot", "categories": ["gold", "silver", "platinum"]}]))
+    assert schema["columns"] == ["s=gold", "s=silver", "s=platinum"]
+    by_value = {s: r[1:] for s, r in zip(SEGMENTS, rows)}
+    assert by_value["bronze"] == ["", "", ""] and by_value["gold"] == ["1", "0", "0"]
+
+
+@pytest.mark.parametrize(("feature", "message"), [
+    ({"column": "s", "categories": ["a"]}, "'categories' needs encode"),
+    ({"column": "s", "encode": "ordinal", "categories": ["a", "a"]}, "non-empty list of distinct strings"),
+    ({"column": "s", "encode": "ordinal", "categories": []}, "non-empty list of distinct strings"),
+    ({"column": "s", "encode": "ordinal", "impute": "constant", "value": "z", "categories": ["a"]},
+     "constant 'z' is not one of its categories"),
+])
+def test_bad_declared_categories_are_spec_errors(feature, message):
+    with pytest.raises(ValueError, match=message):
+        features.FeatureSpec.parse(single(["s", "label"], [feature]))

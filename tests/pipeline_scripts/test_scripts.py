@@ -40,6 +40,8 @@ def test_prepare_main_writes_the_three_splits(tmp_path):
     prepare.main(tmp_path / "input", tmp_path / "out")
     counts = {p: len(list(csv.reader((tmp_path / "out" / p / "data.csv").open()))) for p in ("train", "validation", "test")}
     assert counts == {"train": 14, "validation": 3, "test": 3}
+    # Unix line ends, like the Features step's output (csv's default would be \r\n).
+    assert all(b"\r" not in (tmp_path / "out" / p / "data.csv").read_bytes() for p in ("train", "validation", "test"))
 
 
 @pytest.mark.parametrize(("labels", "scores", "expected"), [

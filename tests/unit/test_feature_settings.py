@@ -373,3 +373,27 @@ def test_prepare_rebalances_the_train_split_with_the_argument(tmp_path):
     minority, majority = labels.count(1.0), labels.count(0.0)
     assert counts["train"] == len(train) > 140 and minority / majority == pytest.approx(0.5, abs=0.01)
     assert counts["validation"] == counts["test"] == 30
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ({"column": "x", "categories": ["a"]}, "categories need encode"),
+    ({"column": "x", "encode": "ordinal", "categories": ["a", "a"]}, "categories list a category twice"),
+    ({"column": "x", "encode": "ordinal", "categories": []}, "at least 1 item"),
+    ({"column": "x", "encode": "ordinal", "impute": "constant", "value": "z", "categories": ["a"]},
+     "the constant 'z' is not one of categories"),
+])
+def test_declared_categories_errors(column, message):
+    with pytest.raises(ValidationError, match=message):
+        FeatureColumn.model_validate(column)
+
+
+def test_declared_categories_reach_the_step_in_order_and_satisfy_undeclared_check():
+    data = {**SINGLE, "features": [{"column": "x", "encode": "one_hot", "categories": ["b", "a"],
+                                    "impute": "constant", "value": 2, }]}
+    data["features"][0]["categories"] = ["b", "a", "2"]
+    settings = FeatureSettings.model_validate(data)
+    assert settings.undeclared_categories() == []
+    [feature] = parsed(settings).features
+    assert feature.categories == ("b", "a", "2")
+    undeclared = FeatureSettings.model_validate({**SINGLE, "features": [{"column": "x", "encode": "ordinal"}]})
+    assert undeclared.undeclared_categories() == ["x"]

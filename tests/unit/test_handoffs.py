@@ -384,6 +384,12 @@ def env_text(*parts: str) -> str:
     return MINIMAL.format(env="dev") + "".join(parts)
 
 
+def test_declared_categories_satisfy_the_feedback_rule(tmp_path):
+    text = env_text(CATALOG, TRAINING.replace("{column: visits}]", "{column: visits, encode: ordinal, categories: [a]}]"),
+                    MONITORING)
+    assert load_environment(write(tmp_path, text)).training.pipelines[0].features.features[1].categories == ("a",)
+
+
 def test_the_seams_of_a_valid_file_load(tmp_path):
     config = load_environment(write(tmp_path, env_text(CATALOG, TRAINING, MONITORING)))
     assert [s.dataset for s in config.training.pipelines[0].features.sources] == ["accounts", "customers"]
@@ -407,6 +413,10 @@ def test_the_seams_of_a_valid_file_load(tmp_path):
     pytest.param((CATALOG, TRAINING.split("  pipelines:")[0], MONITORING), ("", ""),
                  ["monitoring.endpoints.churn.feedback: labeled rows go to the training pipeline of the served model, "
                   "and model 'churn' has none (training.pipelines)"], id="feedback-without-pipeline"),
+    pytest.param((CATALOG, TRAINING, MONITORING), ("{column: visits}]", "{column: visits, encode: ordinal}]"),
+                 ["training.pipelines[0].features.features[1].categories: required, because model 'churn' trains on "
+                  "monitoring feedback rows, which keep the codes of 'visits' they were served with (got none)"],
+                 id="feedback-needs-declared-categories"),
 ])
 def test_cross_section_errors_name_their_key_path(tmp_path, parts, change, expected):
     text = env_text(*parts)

@@ -53,7 +53,8 @@ FEATURES = {
     "join_on": "customer_id",
     "label": "churned",
     "features": [{"column": "age", "impute": "median"}, {"column": "amount", "impute": "constant", "value": 0},
-                 {"column": "segment", "impute": "mode", "encode": "ordinal"}],
+                 {"column": "segment", "impute": "mode", "encode": "ordinal",
+                  "categories": ["basic", "standard", "premium"]}],
     "window_days": 90,
     "rebalance": {"sampling_strategy": 0.5},
 }
@@ -384,6 +385,14 @@ def test_without_a_feedback_loop_the_features_step_reads_no_feedback():
     policy = built.policy("processing")
     assert not permitted(policy, "s3:GetObject", obj(Zone.CURATED, "churn/feedback/year=2026/month=03/day=01/x.csv"))
     assert permitted(policy, "s3:PutObject", obj(Zone.CURATED, "churn/features/exec-1/data.csv"))
+
+
+def test_reading_feedback_needs_declared_categories():
+    """Feedback rows keep the codes they were served with; a run's own sorted categories may differ."""
+    undeclared = {**FEATURES, "features": [*FEATURES["features"][:2], {"column": "segment", "encode": "ordinal"}]}
+    with pytest.raises(ValueError, match="reads_feedback needs declared categories on the encoded features segment"):
+        Built(features=undeclared)
+    Built(features=undeclared, reads_feedback=False)  # without feedback, each run's own codes are consistent
 
 
 def test_reading_feedback_needs_features():

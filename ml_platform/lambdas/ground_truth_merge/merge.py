@@ -167,19 +167,38 @@ class Label:
     value: str
 
 
+#: Label words of a binary outcome, as the training pipeline's feature step reads them.
+TRUE_LABELS = ("1", "true", "yes")
+FALSE_LABELS = ("0", "false", "no")
+
+
 def label_value(raw: Any) -> str | None:
-    """``raw`` as the label's text, or None if it is no label (missing, empty, not a scalar)."""
+    """``raw`` as the label's text, or None if it is no label (missing, empty, not a scalar).
+
+    Binary outcomes (``true``/``false``, ``yes``/``no``, 1/0, ``1.0``/``0.0``) become ``1``/``0``:
+    what a binary model predicts, what Model Monitor compares with, and what training reads.
+    """
     if isinstance(raw, dict) and set(raw) == {"label"}:
         raw = raw["label"]
-    if isinstance(raw, bool) or raw is None:
+    if isinstance(raw, bool):
+        return "1" if raw else "0"
+    if raw is None:
         return None
     if isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in TRUE_LABELS or word in FALSE_LABELS:
+            return "1" if word in TRUE_LABELS else "0"
         return raw if raw.strip() else None
     if isinstance(raw, int):
         return str(raw)
     if isinstance(raw, float) and math.isfinite(raw):
-        return repr(raw)
+        return str(int(raw)) if raw in (0.0, 1.0) else repr(raw)
     return None
+
+
+def is_binary(value: str) -> bool:
+    """Whether a label can be a training row's label (the feature step takes 0/1 only)."""
+    return value in ("0", "1")
 
 
 def record_id(raw: Any) -> str | None:
@@ -355,11 +374,13 @@ def merge(s3: Any, config: MergeConfig, hour: datetime.datetime) -> dict[str, An
     """Process ``hour``: write ground truth and feedback, log one line and return the counts.
 
     ``matched`` labels made a training row; ``unmatched`` ones did not: never captured within the
-    window, or captured with an input that is not one CSV row (the log line counts those apart).
+    window, captured with an input that is not one CSV row (the log line counts those apart), or
+    not a binary outcome (``not_binary``: they still go to ground truth).
     """
     labels, skipped = read_labels(s3, config, hour)
     result: dict[str, Any] = {"hour": _utc(hour), "labels": len(labels), "skipped_lines": skipped, "matched": 0,
-                              "unmatched": len(labels), "ground_truth_key": None, "feedback_key": None}
+                              "unmatched": len(labels), "not_binary": 0, "ground_truth_key": None,
+                              "feedback_key": None}
     not_csv = 0
     if labels:
         key = ground_truth_key(config.ground_truth.prefix, hour)
@@ -367,9 +388,11 @@ def merge(s3: Any, config: MergeConfig, hour: datetime.datetime) -> dict[str, An
                       ContentType="application/jsonlines")
         result["ground_truth_key"] = key
         captures = find_captures(s3, config, hour, {label.inference_id for label in labels})
-        rows = [(label.value, captures[label.inference_id]) for label in labels if captures.get(label.inference_id)]
+        rows = [(label.value, captures[label.inference_id]) for label in labels
+                if captures.get(label.inference_id) and is_binary(label.value)]
         not_csv = sum(1 for label in labels if label.inference_id in captures and captures[label.inference_id] is None)
-        result.update(matched=len(rows), unmatched=len(labels) - len(rows))
+        not_binary = sum(1 for label in labels if captures.get(label.inference_id) and not is_binary(label.value))
+        result.update(matched=len(rows), unmatched=len(labels) - len(rows), not_binary=not_binary)
         if rows:
             key = feedback_key(config.feedback.prefix, hour)
             s3.put_object(Bucket=config.feedback.bucket, Key=key, Body=feedback_body(rows), ContentType="text/csv")
