@@ -312,6 +312,24 @@ def test_a_bad_hour_is_rejected_with_the_expected_form(value):
         parse_hour({"hour": value}, datetime.datetime(2026, 12, 1, tzinfo=UTC))
 
 
+def scheduled_event(time: str) -> dict:
+    """An EventBridge scheduled event as a rule with a schedule delivers it."""
+    return {"version": "0", "id": "e-1", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "111111111111", "time": time, "region": "eu-west-1", "resources": [], "detail": {}}
+
+
+def test_a_scheduled_event_processes_the_hour_before_its_time_even_when_retried_late():
+    event = scheduled_event("2026-11-29T14:15:00Z")
+    assert parse_hour(event, datetime.datetime(2026, 11, 29, 14, 15, 3, tzinfo=UTC)) == H
+    # EventBridge retried it after the next hour began: still the same hour, never a skipped one
+    assert parse_hour(event, datetime.datetime(2026, 11, 29, 15, 40, tzinfo=UTC)) == H
+
+
+def test_a_scheduled_event_with_a_bad_time_is_rejected():
+    with pytest.raises(ValueError, match="the scheduled event's time is 'soon'"):
+        parse_hour(scheduled_event("soon"), datetime.datetime(2026, 11, 29, 15, tzinfo=UTC))
+
+
 def test_an_hour_that_has_not_ended_is_rejected():
     with pytest.raises(ValueError, match="hour 2026-11-29T13:00:00Z has not ended yet"):
         parse_hour({"hour": "2026-11-29T13:00:00Z"}, datetime.datetime(2026, 11, 29, 13, 59, tzinfo=UTC))

@@ -1,7 +1,7 @@
 """Lambda entry point (``handler.on_event``) of the ground truth merge, run hourly by a schedule.
 
-Event: ``{}`` processes the previous full UTC hour; ``{"hour": "2026-11-29T13:00:00Z"}`` (re-)runs
-that hour. ``merge`` describes the environment and what is read and written.
+Event: the schedule's event processes the full UTC hour before its ``time`` (retries included);
+``{}`` the hour before now; ``{"hour": "2026-11-29T13:00:00Z"}`` (re-)runs that hour. ``merge`` describes the environment and what is read and written.
 """
 
 import datetime

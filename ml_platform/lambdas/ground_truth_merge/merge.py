@@ -133,8 +133,24 @@ def _lookback_days(raw: str | None) -> int:
     return days
 
 
+def _scheduled_time(event: dict) -> datetime.datetime | None:
+    """The ``time`` of an EventBridge scheduled event (``2026-11-29T14:15:00Z``), or None."""
+    if event.get("source") != "aws.events" or event.get("detail-type") != "Scheduled Event":
+        return None
+    raw = event.get("time")
+    try:
+        when = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ValueError(f"the scheduled event's time is {raw!r}; expected e.g. '2026-11-29T14:15:00Z'")
+    return when.astimezone(datetime.timezone.utc)
+
+
 def parse_hour(event: Any, now: datetime.datetime) -> datetime.datetime:
-    """The hour to process: the event's ``hour``, else the previous full UTC hour before ``now``.
+    """The hour to process: the event's ``hour``, else the previous full UTC hour before the
+    scheduled event's ``time`` (so a retry of that event, delivered later, processes the same
+    hour), else before ``now``.
 
     :raises ValueError: if ``hour`` is not a whole hour with a time zone, or has not ended yet.
     """
@@ -145,7 +161,8 @@ def parse_hour(event: Any, now: datetime.datetime) -> datetime.datetime:
     now = now.astimezone(datetime.timezone.utc)
     raw = event.get("hour")
     if raw is None:
-        return now.replace(minute=0, second=0, microsecond=0) - HOUR
+        scheduled = _scheduled_time(event)
+        return (scheduled or now).replace(minute=0, second=0, microsecond=0) - HOUR
     try:
         hour = datetime.datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
