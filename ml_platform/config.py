@@ -182,13 +182,19 @@ class EnvironmentConfig(StrictSettings):
                                  for column in source.columns if column not in glue[source.dataset]]
         return problems
 
+    def feedback_models(self) -> set[str]:
+        """Models whose endpoints have a monitoring feedback loop: their pipelines read its rows."""
+        if self.monitoring is None or self.serving is None:
+            return set()
+        return {self.serving.endpoints[key].model for key, monitor in self.monitoring.endpoints.items()  # type: ignore[misc]
+                if monitor.feedback is not None and key in self.serving.endpoints}
+
     def _feedback_encoding_problems(self) -> list[str]:
         """Encoded features of a model that trains on feedback rows must declare their categories:
         those rows were encoded when they were served, and a run's own categories may differ."""
-        if self.monitoring is None or self.serving is None or self.training is None:
+        if self.training is None:
             return []
-        models = {self.serving.endpoints[key].model for key, monitor in self.monitoring.endpoints.items()
-                  if monitor.feedback is not None and key in self.serving.endpoints}
+        models = self.feedback_models()
         problems = []
         for index, pipeline in enumerate(self.training.pipelines):
             if pipeline.model in models and pipeline.features is not None:

@@ -41,7 +41,6 @@ class MonitoringStack(Stack):
         settings: MonitoringSection,
         serving: ServingSettings,
         endpoints: Mapping[str, ModelEndpoint],
-        name_prefix: str,
         lake: DataLake,
         network: MlNetwork,
         training: TrainingStack,

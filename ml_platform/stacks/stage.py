@@ -64,7 +64,7 @@ class PlatformStage(Stage):
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 datasets=self.data_catalog.outputs if self.data_catalog else None,
-                feedback_models=self._feedback_models(),
+                feedback_models=config.feedback_models(),
             )
         self.serving: ServingStack | None = None
         if config.serving is not None:
@@ -89,7 +89,6 @@ class PlatformStage(Stage):
                 settings=config.monitoring,
                 serving=config.serving,  # type: ignore[arg-type]
                 endpoints=self.serving.endpoints,
-                name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 training=self.training,
@@ -106,14 +105,6 @@ class PlatformStage(Stage):
                 lake=self.data_lake.lake,
                 network=self.network.network,
             )
-
-    def _feedback_models(self) -> set[str]:
-        """Models whose endpoints have a monitoring feedback loop: their pipelines read its rows."""
-        monitoring, serving = self.config.monitoring, self.config.serving
-        if monitoring is None or serving is None:
-            return set()
-        return {serving.endpoints[key].model for key, monitor in monitoring.endpoints.items()  # type: ignore[misc]
-                if monitor.feedback is not None and key in serving.endpoints}
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:
         """Name, description, protection and data-deletion setting every stack of the stage takes."""

@@ -9,7 +9,6 @@ what the Lambda then reads and writes is exactly what the construct's role permi
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import json
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from moto import mock_aws
-from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.feedback_loop import MERGE_MINUTE, FeedbackLoop
@@ -29,6 +27,7 @@ from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.monitor_settings import FeedbackSettings
 from ml_platform.lambdas.ground_truth_merge.merge import Location, MergeConfig, merge
 from tests.conftest import assert_gates_pass, synth_gated
+from tests.iam_eval import BUCKETS, LAKE_KEY_ARN, Resolver, obj, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 ENDPOINT, MODEL = "t-churn", "churn"
@@ -36,10 +35,6 @@ CAPTURE = LakeDataset(Zone.RAW, f"data-capture/{ENDPOINT}/", "capture", ("varian
 FEEDBACK = LakeDataset(Zone.CURATED, f"{MODEL}/feedback/", "training-csv", DAILY, producer="training pipeline")
 LABELS = {"zone": "raw", "prefix": f"labels/{ENDPOINT}/"}
 #: The fixed names the lake's tokens resolve to in these tests.
-BUCKETS = {zone: f"fake-{zone.value}" for zone in Zone}
-LAKE_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/fake-lake-key"
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": ENV["region"], "AWS::AccountId": ENV["account"],
-          "AWS::URLSuffix": "amazonaws.com"}
 
 
 def build(scope, *, endpoint_name=ENDPOINT, capture=CAPTURE, labels=None, lookback_days=None):
@@ -58,37 +53,11 @@ def build(scope, *, endpoint_name=ENDPOINT, capture=CAPTURE, labels=None, lookba
     return stack, lake, key, loop
 
 
-class Resolver:
-    """Replaces the intrinsic functions of one synthesized stack by fixed values."""
-
-    def __init__(self, stack: Stack, lake: DataLake):
-        self.refs = {stack.resolve(lake.bucket(zone).node.default_child.logical_id): name
-                     for zone, name in BUCKETS.items()}
-        self.arns = {ref: f"arn:aws:s3:::{name}" for ref, name in self.refs.items()}
-        self.arns[stack.resolve(lake.encryption_key.node.default_child.logical_id)] = LAKE_KEY_ARN
-
-    def __call__(self, value):
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Ref"}:
-            return PSEUDO.get(value["Ref"]) or self.refs[value["Ref"]]
-        if set(value) == {"Fn::GetAtt"}:
-            logical_id, attribute = value["Fn::GetAtt"]
-            assert attribute == "Arn", value
-            return self.arns[logical_id]
-        if set(value) == {"Fn::Join"}:
-            separator, parts = value["Fn::Join"]
-            return separator.join(self(parts))
-        return {k: self(v) for k, v in value.items()}
-
-
 @pytest.fixture(scope="module")
 def synthesized():
     stack, lake, key, loop = build(App())
     found = Template.from_stack(stack).to_json()["Resources"]
-    resolve = Resolver(stack, lake)
+    resolve = Resolver(stack, lake, ENV)
 
     def resource(construct):
         return found[stack.resolve(construct.node.default_child.logical_id)]
@@ -96,43 +65,6 @@ def synthesized():
     return {"stack": stack, "loop": loop, "key": key, "found": found, "resource": resource, "resolve": resolve,
             "environment": resolve(resource(loop.function)["Properties"]["Environment"]["Variables"]),
             "policy": resolve(resource(loop.role.policy)["Properties"]["PolicyDocument"])}
-
-
-# --- IAM evaluation ----------------------------------------------------------------------------
-
-
-def _condition_holds(condition: dict | None, context: dict[str, str]) -> bool:
-    """StringEquals and StringLike (moto's evaluator ignores StringLike, so they are checked here)."""
-    for operator, keys in (condition or {}).items():
-        assert operator in ("StringEquals", "StringLike"), operator
-        for name, expected in keys.items():
-            expected = [expected] if isinstance(expected, str) else expected
-            actual = context.get(name)
-            if actual is None:
-                return False
-            if operator == "StringEquals" and actual not in expected:
-                return False
-            if operator == "StringLike" and not any(fnmatch.fnmatchcase(actual, e.replace("[", "[[]"))
-                                                    for e in expected):
-                return False
-    return True
-
-
-def permitted(policy: dict, action: str, resource: str, context: dict[str, str] | None = None) -> bool:
-    """Whether an Allow-only policy lets ``action`` on ``resource``: moto's evaluator matches each
-    statement's actions and resources, :func:`_condition_holds` its conditions."""
-    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
-    for statement in policy["Statement"]:
-        bare = {k: v for k, v in statement.items() if k != "Condition"}
-        document = json.dumps({"Version": "2012-10-17", "Statement": [bare]})
-        if (IAMPolicy(document).is_action_permitted(action, resource) == PermissionResult.PERMITTED
-                and _condition_holds(statement.get("Condition"), context or {})):
-            return True
-    return False
-
-
-def obj(zone: Zone, key: str) -> str:
-    return f"arn:aws:s3:::{BUCKETS[zone]}/{key}"
 
 
 # --- defaults ------------------------------------------------------------------------------------
@@ -258,7 +190,7 @@ def test_a_capture_at_the_zone_root_and_custom_settings_reach_the_lambda():
     stack, lake, _, loop = build(App(), capture=LakeDataset(Zone.RAW, f"{ENDPOINT}/", "capture"), lookback_days=30,
                                  labels={"zone": "processed", "prefix": "gt-output/churn/"})
     found = Template.from_stack(stack).to_json()["Resources"]
-    env = Resolver(stack, lake)(found[stack.resolve(loop.function.node.default_child.logical_id)]
+    env = Resolver(stack, lake, ENV)(found[stack.resolve(loop.function.node.default_child.logical_id)]
                                 ["Properties"]["Environment"]["Variables"])
     config = MergeConfig.from_environment(env)
     assert (config.capture, config.lookback_days) == (Location(BUCKETS[Zone.RAW], ""), 30)

@@ -18,7 +18,7 @@ from ml_platform.config import EnvironmentConfig, load_environment, load_environ
 from ml_platform.pipeline_scripts import features as features_script
 from tests.conftest import CONFIG_DIR, stack_templates, synth_platform
 from tests.unit.test_config import MINIMAL, problems_of, write
-from tests.unit.test_training_features import permitted
+from tests.iam_eval import permitted
 
 #: An hour and a day of the lake layouts, for object keys below a prefix.
 HOUR, DAY = "2026/03/01/10/", "year=2026/month=03/day=01/"

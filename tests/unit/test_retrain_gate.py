@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import json
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
-from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.retrain_gate import RetrainGate
 from ml_platform.lambdas.retrain_gate.gate import GateConfig
+from tests.iam_eval import Resolver, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 PIPELINE = "T-Churn-Training"
@@ -32,24 +31,10 @@ def build(scope, *, pipeline_name=PIPELINE, cooldown_hours=6):
     return stack, gate
 
 
-def resolve(value):
-    """The intrinsic functions a RetrainGate's policy holds (the partition), resolved."""
-    if isinstance(value, list):
-        return [resolve(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if value == {"Ref": "AWS::Partition"}:
-        return "aws"
-    if set(value) == {"Fn::Join"}:
-        separator, parts = value["Fn::Join"]
-        return separator.join(resolve(parts))
-    assert not any(k.startswith("Fn::") or k == "Ref" for k in value), value
-    return {k: resolve(v) for k, v in value.items()}
-
-
 def synthesized_gate(**kwargs):
     stack, gate = build(App(), **kwargs)
     found = Template.from_stack(stack).to_json()["Resources"]
+    resolve = Resolver(stack, None, ENV)
 
     def resource(construct):
         return found[stack.resolve(construct.node.default_child.logical_id)]
@@ -61,10 +46,6 @@ def synthesized_gate(**kwargs):
 @pytest.fixture(scope="module")
 def synthesized():
     return synthesized_gate()
-
-
-def permitted(policy: dict, action: str, resource: str) -> bool:
-    return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource) == PermissionResult.PERMITTED
 
 
 def test_environment_names_the_pipeline_and_the_cooldown_in_minutes(synthesized):
@@ -83,7 +64,7 @@ def test_function_is_single_flight_encrypted_and_in_the_vpc(synthesized):
 def test_role_may_list_and_start_executions_of_its_pipeline_only(synthesized):
     policy, gate, stack = synthesized["policy"], synthesized["gate"], synthesized["stack"]
     assert policy["Statement"] == [{"Action": ACTIONS, "Effect": "Allow", "Resource": ARN}]
-    assert resolve(stack.resolve(gate.pipeline_arn)) == ARN
+    assert Resolver(stack, None, ENV)(stack.resolve(gate.pipeline_arn)) == ARN
     for action in ACTIONS:
         assert permitted(policy, action, ARN)
     for action in ACTIONS:

@@ -8,7 +8,6 @@ evaluator. The step's arguments are parsed by the scripts' own command lines.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
-from moto.iam.access_control import IAMPolicy, PermissionResult
 from pydantic import ValidationError
 
 from ml_platform.constructs.data_lake import DataLake, Zone
@@ -40,11 +38,9 @@ from ml_platform.constructs.training_pipeline import (
 )
 from ml_platform.pipeline_scripts import features as features_script
 from ml_platform.pipeline_scripts import prepare as prepare_script
+from tests.iam_eval import BUCKETS, Resolver, obj, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
-BUCKETS = {zone: f"fake-{zone.value}" for zone in Zone}
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": ENV["region"], "AWS::AccountId": ENV["account"],
-          "AWS::URLSuffix": "amazonaws.com"}
 FEATURES = {
     "sources": [
         {"dataset": "accounts", "columns": ["customer_id", "age", "segment", "tenure_months", "churned"]},
@@ -72,64 +68,6 @@ def datasets() -> dict[str, LakeDataset]:
     }
 
 
-class Resolver:
-    """Replaces the intrinsic functions of one stack by fixed values: lake buckets by ``fake-<zone>``,
-    other references by ``ref-<id>`` / ``arn-<id>``."""
-
-    def __init__(self, stack: Stack, lake: DataLake):
-        self.refs = {stack.resolve(lake.bucket(zone).node.default_child.logical_id): name
-                     for zone, name in BUCKETS.items()}
-
-    def __call__(self, value):
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Ref"}:
-            name = value["Ref"]
-            return PSEUDO.get(name) or self.refs.get(name, f"ref-{name}")
-        if set(value) == {"Fn::GetAtt"}:
-            logical_id, attribute = value["Fn::GetAtt"]
-            if logical_id in self.refs and attribute == "Arn":
-                return f"arn:aws:s3:::{self.refs[logical_id]}"
-            return f"arn-{logical_id}" if attribute == "Arn" else f"{logical_id}.{attribute}"
-        if set(value) == {"Fn::Join"}:
-            separator, parts = value["Fn::Join"]
-            return separator.join(self(parts))
-        if set(value) == {"Fn::Sub"}:
-            text = value["Fn::Sub"]
-            for name, replacement in PSEUDO.items():
-                text = text.replace("${" + name + "}", replacement)
-            return text
-        return {k: self(v) for k, v in value.items()}
-
-
-def permitted(policy: dict, action: str, resource: str, context: dict[str, str] | None = None) -> bool:
-    """Whether an Allow-only policy lets ``action`` on ``resource``: moto matches each statement's
-    actions and resources; StringLike/StringEquals conditions are checked against ``context``."""
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
-        bare = {k: v for k, v in statement.items() if k != "Condition"}
-        if IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [bare]})).is_action_permitted(
-                action, resource) != PermissionResult.PERMITTED:
-            continue
-        holds = True
-        for operator, keys in statement.get("Condition", {}).items():
-            for key, expected in keys.items():
-                expected = [expected] if isinstance(expected, str) else expected
-                actual = (context or {}).get(key)
-                if actual is None or not (actual in expected if operator == "StringEquals" else any(
-                        fnmatch.fnmatchcase(actual, e) for e in expected) if operator == "StringLike" else False):
-                    holds = False
-        if holds:
-            return True
-    return False
-
-
-def obj(zone: Zone, key: str) -> str:
-    return f"arn:aws:s3:::{BUCKETS[zone]}/{key}"
-
-
 class Built:
     def __init__(self, features=FEATURES, sources=None, reads_feedback=True, **settings):
         self.app = App()
@@ -145,7 +83,7 @@ class Built:
                                          sources=datasets() if sources is None else sources,
                                          reads_feedback=reads_feedback)
         self.resources = Template.from_stack(stack).to_json()["Resources"]
-        self.resolve = Resolver(stack, self.lake)
+        self.resolve = Resolver(stack, self.lake, ENV)
         [resource] = [r for r in self.resources.values() if r["Type"] == "AWS::SageMaker::Pipeline"]
         self.resource = resource
         body = self.resolve(resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"])
@@ -480,8 +418,7 @@ def test_json_asset_same_document_same_key_and_the_reader_gets_exactly_that_obje
     assert first.s3_object_key.endswith(".json")
     assert json.loads((Path(stack.node.root.outdir) / first.asset_path).read_text()) == {"a": [1, 2], "b": 1}
     resources = Template.from_stack(stack).to_json()["Resources"]
-    resolve = Resolver.__new__(Resolver)
-    resolve.refs = {}
+    resolve = Resolver(stack, None, ENV)
     policies = [resolve(resources[stack.resolve(r.node.find_child("DefaultPolicy").node.default_child.logical_id)]
                         ["Properties"]["PolicyDocument"]) for r in readers]
     bucket = f"arn:aws:s3:::cdk-hnb659fds-assets-{ENV['account']}-{ENV['region']}"
