@@ -88,8 +88,10 @@ class SageMakerPersonas(Construct):
         engineer = self.ml_engineer
         self._create_in_network(engineer, "CreateModel", "model", volume_key=False, output_key=False, encrypt_traffic=False)
         self._allow(engineer, ["sagemaker:CreateEndpointConfig"], "endpoint-config",
-                    {"StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn}})
-        self._allow(engineer, ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"], "endpoint")
+                    conditions={"StringEquals": {"sagemaker:VolumeKmsKey": key.key_arn}})
+        # CreateEndpoint and UpdateEndpoint authorize on the endpoint and the config it deploys.
+        self._allow(engineer, ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], "endpoint", "endpoint-config")
+        self._allow(engineer, ["sagemaker:DeleteEndpoint"], "endpoint")
         self._allow(engineer, ["sagemaker:StartPipelineExecution", "sagemaker:StopPipelineExecution"], "pipeline")
         if "inference" in roles.roles:
             roles.grant_pass(engineer, "inference")
@@ -122,15 +124,17 @@ class SageMakerPersonas(Construct):
             conditions["StringEquals"] = equals
         if encrypt_traffic:
             conditions["Bool"] = {"sagemaker:InterContainerTrafficEncryption": "true"}
-        self._allow(person, [f"sagemaker:{action}"], kind, conditions)
+        self._allow(person, [f"sagemaker:{action}"], kind, conditions=conditions)
         stop = {"CreateProcessingJob": "StopProcessingJob", "CreateTrainingJob": "StopTrainingJob",
                 "CreateHyperParameterTuningJob": "StopHyperParameterTuningJob"}.get(action)
         if stop:
             self._allow(person, [f"sagemaker:{stop}", "sagemaker:AddTags"], kind)
 
-    def _allow(self, person: ManagedPolicyRole, actions: list[str], kind: str, conditions: dict | None = None) -> None:
-        arn = self._stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
-        person.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[arn], conditions=conditions))
-        acknowledge_wildcard_resource(
-            person, arn, f"People name their {kind}s; creating one requires the platform's network, "
-            "key and execution roles by condition and by iam:PassRole.")
+    def _allow(self, person: ManagedPolicyRole, actions: list[str], *kinds: str, conditions: dict | None = None) -> None:
+        """``actions`` on every resource of each of ``kinds`` (an action may authorize on several)."""
+        arns = [self._stack.format_arn(service="sagemaker", resource=kind, resource_name="*") for kind in kinds]
+        person.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=arns, conditions=conditions))
+        for kind, arn in zip(kinds, arns):
+            acknowledge_wildcard_resource(
+                person, arn, f"People name their {kind}s; creating one requires the platform's network, "
+                "key and execution roles by condition and by iam:PassRole.")

@@ -157,11 +157,14 @@ class SageMakerRoles(Construct):
 
     def _grant_volume_key(self, role: ManagedPolicyRole) -> None:
         """Encrypted ML storage volumes: SageMaker creates a grant on the lake key for EBS."""
+        key = self.lake.encryption_key.key_arn
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:CreateGrant", "kms:DescribeKey"],
-            resources=[self.lake.encryption_key.key_arn],
+            actions=["kms:CreateGrant"], resources=[key],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         ))
+        # kms:GrantIsForAWSResource is in the request context of CreateGrant, ListGrants and
+        # RevokeGrant only: DescribeKey under that condition would never be allowed.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[key]))
 
     def _grant_network(self, role: ManagedPolicyRole) -> None:
         """Elastic network interfaces in the platform's subnets with its security group."""

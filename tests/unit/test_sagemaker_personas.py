@@ -9,6 +9,8 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from tests.iam_eval import Resolver, permitted
+
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_registry import ModelRegistry
@@ -106,3 +108,16 @@ def test_default_trust_is_the_stack_account(built):
     stack, personas, _, resources = built
     role = resources[stack.resolve(personas.data_scientist.node.default_child.logical_id)]["Properties"]
     assert "111111111111" in json.dumps(role["AssumeRolePolicyDocument"])
+
+
+def test_the_ml_engineer_may_deploy_and_update_an_endpoint_with_its_config(built):
+    """CreateEndpoint and UpdateEndpoint authorize on the endpoint and on the endpoint config
+    (Service Authorization Reference, Amazon SageMaker AI): both must be allowed."""
+    stack, personas, _, resources = built
+    policy = {"Statement": [Resolver(stack, None, ENV)(s) for s in statements(stack, resources, personas.ml_engineer)]}
+    prefix = f"arn:aws:sagemaker:{ENV['region']}:{ENV['account']}"
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"):
+        assert permitted(policy, action, f"{prefix}:endpoint/churn")
+        assert permitted(policy, action, f"{prefix}:endpoint-config/churn-v2")
+    assert permitted(policy, "sagemaker:DeleteEndpoint", f"{prefix}:endpoint/churn")
+    assert not permitted(policy, "sagemaker:DeleteEndpoint", f"{prefix}:endpoint-config/churn-v2")

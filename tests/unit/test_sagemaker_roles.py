@@ -90,6 +90,19 @@ def test_volume_key_only_as_a_grant_for_aws_resources(full):
     assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
+def test_describe_key_is_not_conditioned_on_a_grant_only_key(full):
+    """kms:GrantIsForAWSResource is in the request context of CreateGrant, ListGrants and RevokeGrant
+    only (KMS condition keys): no other action may depend on it, or it is never allowed."""
+    grant_actions = {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
+    stack, roles, resources = full
+    for activity, role in roles.roles.items():
+        found = statements(stack, resources, role)
+        for statement in found:
+            if "kms:GrantIsForAWSResource" in json.dumps(statement.get("Condition", {})):
+                assert actions_of([statement]) <= grant_actions, (activity, statement)
+        assert any("kms:DescribeKey" in actions_of([s]) and "Condition" not in s for s in found), activity
+
+
 def test_network_interfaces_only_in_the_platform_subnets_and_vpc(full):
     stack, roles, resources = full
     found = statements(stack, resources, roles.roles["processing"])
