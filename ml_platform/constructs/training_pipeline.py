@@ -5,8 +5,16 @@ labeled feedback, see :mod:`~ml_platform.constructs.feature_settings`) -> Prepar
 split into train/validation/test, optionally SMOTE on the train split) -> Train (built-in algorithm or a
 platform image; managed spot training with checkpoints in the artifacts zone; File, FastFile or
 Pipe input) or Tune (hyperparameter tuning, optionally warm-started from a parent tuning job) ->
-Evaluate (processing in the training image: ``evaluation.json``) -> CheckMetric (condition on the
-evaluation metric) -> Register (model package, ``PendingManualApproval``) or Fail.
+Evaluate (processing in the training image, as the processing role: ``evaluation.json``) ->
+CheckMetric (condition on the evaluation metric) -> Register (model package,
+``PendingManualApproval``) or Fail.
+
+Evaluate loads the model the training step wrote, so a pipeline trains only what it can evaluate:
+built-in XGBoost (``xgboost-model`` in ``model.tar.gz``), or a custom image that runs ``python3``
+with the ``xgboost`` package and writes the same file (the processing role is granted pulls of
+exactly that image's repository). Built-in ``linear-learner`` is refused at synth: its
+``model.tar.gz`` holds ``model_algo-1``, a serialized Apache MXNet object, which neither
+``evaluate.py`` nor the scikit-learn processing image (no MXNet) can load.
 
 The definition is emitted as the documented pipeline definition JSON (version 2020-12-01):
 CloudFormation tokens (role ARNs, buckets, keys, subnets) cannot pass through the SageMaker SDK,
@@ -27,7 +35,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.feature_settings import FeatureSettings
@@ -42,8 +50,14 @@ from ml_platform.constructs.sagemaker_roles import LakeLocation, SageMakerRoles
 from ml_platform.constructs.validation import StrictSettings
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "pipeline_scripts"
-#: Versions of the built-in algorithms and of the scikit-learn processing image.
-ALGORITHM_VERSIONS = {"xgboost": "1.7-1", "linear-learner": "1"}
+#: The built-in algorithms a pipeline trains (those whose model the Evaluate step loads), with their image versions.
+ALGORITHM_VERSIONS = {"xgboost": "1.7-1"}
+#: Built-in algorithms refused, with the reason: the Evaluate step could not load their model.
+UNEVALUABLE_ALGORITHMS = {
+    "linear-learner": "its model.tar.gz holds model_algo-1, a serialized Apache MXNet object, which the Evaluate "
+                      "step (evaluate.py, XGBoost models only) cannot load and the scikit-learn processing image "
+                      "has no MXNet for",
+}
 #: scikit-learn 1.4.2: the oldest release imbalanced-learn 0.14 (SMOTE) runs with.
 SKLEARN_VERSION = "1.4-2"
 #: Pure-Python packages the Prepare step imports for SMOTE, shipped zipped (jobs have no internet).
@@ -104,9 +118,12 @@ class PipelineSettings(StrictSettings):
         ``input``.
     :ivar input: a landing location of ready CSV training data (label in the first column, no
         header) written from outside the platform. Give this or ``features``.
-    :ivar algorithm: built-in ``xgboost`` (default) or ``linear-learner``; or give ``image``.
+    :ivar algorithm: built-in ``xgboost`` (default; the only built-in algorithm whose model the
+        Evaluate step loads: ``linear-learner`` is refused, see :data:`UNEVALUABLE_ALGORITHMS`); or give ``image``.
     :ivar image: a platform repository with a custom training image (``:latest`` is not used: tag
-        ``image_tag``). :ivar image_tag: Default ``1``.
+        ``image_tag``). Evaluate runs ``evaluate.py`` in it with ``python3``: it needs the
+        ``xgboost`` package and must write its model as ``xgboost-model`` in ``model.tar.gz``.
+        :ivar image_tag: Default ``1``.
     :ivar instance_type, instance_count, volume_gb: training resources. Defaults ``ml.m5.xlarge``, 1, 30.
     :ivar processing_instance_type: Default ``ml.m5.large``.
     :ivar max_runtime_minutes: Default 60. :ivar spot: managed spot training. Default true.
@@ -120,7 +137,7 @@ class PipelineSettings(StrictSettings):
     model: Annotated[str, Field(min_length=1)]
     features: FeatureSettings | None = None
     input: LakeLocation | None = None
-    algorithm: Literal["xgboost", "linear-learner"] | None = "xgboost"
+    algorithm: Literal["xgboost"] | None = "xgboost"
     image: str | None = None
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "1"
     instance_type: InstanceType = "ml.m5.xlarge"
@@ -134,6 +151,14 @@ class PipelineSettings(StrictSettings):
     hyperparameters: dict[str, str | int | float] = {}
     metric: MetricCheck = MetricCheck()
     tuning: TuningSettings | None = None
+
+    @field_validator("algorithm", mode="before")
+    @classmethod
+    def _evaluable(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in UNEVALUABLE_ALGORITHMS:
+            raise ValueError(f"algorithm {value!r} cannot be evaluated: {UNEVALUABLE_ALGORITHMS[value]}; allowed: "
+                             f"{', '.join(repr(a) for a in ALGORITHM_VERSIONS)}, or a custom image (see image)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSettings:
@@ -269,7 +294,9 @@ class TrainingPipeline(Construct):
         self.libraries = (python_bundle(self, "RebalanceLibraries", REBALANCE_PACKAGES, reader=processing)
                           if rebalance else None)
         if settings.image:
+            # Train runs in the image as the training role, Evaluate as the processing role.
             images.grant_pull(training, settings.image)  # type: ignore[union-attr]
+            images.grant_pull(processing, settings.image)  # type: ignore[union-attr]
             self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)  # type: ignore[union-attr]
         else:
             version = ALGORITHM_VERSIONS[settings.algorithm]  # type: ignore[index]
@@ -398,6 +425,8 @@ class TrainingPipeline(Construct):
                                 ["train", "validation", "test"], settings, arguments=arguments)
 
     def _evaluate(self, settings: PipelineSettings, model_data: dict) -> dict[str, Any]:
+        """Score the model on the test split in the training image (it has the library that loads
+        the model), as the processing role (which may pull a custom image, see ``__init__``)."""
         inputs = [
             _input("model", model_data, "/opt/ml/processing/model"),
             _input("test", {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},

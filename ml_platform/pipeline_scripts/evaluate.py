@@ -1,7 +1,13 @@
 """Processing step "Evaluate": score the trained XGBoost model on the test split.
 
-Runs in the training image (it has xgboost). Writes /opt/ml/processing/evaluation/evaluation.json
-as ``{"metrics": {"auc": {"value": ...}}}``, the property file the pipeline's condition reads.
+Runs in the training image (it has xgboost): the built-in XGBoost image, or a custom image with
+``python3`` and ``xgboost`` that writes its model like the built-in one. Reads ``xgboost-model``
+from ``model.tar.gz`` (any other model, such as the ``model_algo-1`` MXNet object of a built-in
+algorithm like linear-learner, is refused with a message naming what the archive holds) and writes
+/opt/ml/processing/evaluation/evaluation.json as ``{"metrics": {"auc": {"value": ...}}}``, the
+property file the pipeline's condition reads::
+
+    python3 evaluate.py [MODEL_TAR_GZ [TEST_CSV [OUTPUT_JSON]]]
 """
 
 from __future__ import annotations
@@ -15,6 +21,10 @@ from pathlib import Path
 MODEL = Path("/opt/ml/processing/model/model.tar.gz")
 TEST = Path("/opt/ml/processing/test/data.csv")
 OUTPUT = Path("/opt/ml/processing/evaluation/evaluation.json")
+#: The file the SageMaker XGBoost container writes its booster to, inside ``model.tar.gz``.
+XGBOOST_MODEL = "xgboost-model"
+#: The file of SageMaker's MXNet-based built-in algorithms (linear-learner, k-means, ...).
+MXNET_MODEL = "model_algo-1"
 
 
 def auc(labels: list[float], scores: list[float]) -> float:
@@ -31,19 +41,38 @@ def report(value: float) -> dict:
     return {"metrics": {"auc": {"value": round(value, 6)}}}
 
 
-def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> None:  # pragma: no cover - needs xgboost
+def model_file(folder: Path) -> Path:
+    """The XGBoost model extracted into ``folder``.
+
+    :raises ValueError: naming what the archive holds instead (an MXNet model said as such).
+    """
+    found = folder / XGBOOST_MODEL
+    if found.is_file():
+        return found
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and not p.name.endswith(".tar.gz"))  # not the archive itself
+    kind = (f"{MXNET_MODEL}, a serialized Apache MXNet model of a SageMaker built-in algorithm such as "
+            "linear-learner; " if MXNET_MODEL in names else "")
+    raise ValueError(f"model.tar.gz has no {XGBOOST_MODEL} (it holds {', '.join(names) or 'nothing'}): {kind}"
+                     f"the Evaluate step scores XGBoost models only")
+
+
+def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> dict:
+    """Extract ``model`` next to it, score the rows of ``test`` (label first), write and return the report."""
     import xgboost  # in the training image only
 
     with tarfile.open(model) as archive:
         # Only regular files and folders inside the target (Python's "data" filter, where it has one).
         archive.extractall(model.parent, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     booster = xgboost.Booster()
-    booster.load_model(str(model.parent / "xgboost-model"))
+    booster.load_model(str(model_file(model.parent)))
     rows = [[float(v) for v in row] for row in csv.reader(test.open()) if row]
     labels, features = [r[0] for r in rows], [r[1:] for r in rows]
     scores = booster.predict(xgboost.DMatrix(features)).tolist()
+    result = report(auc(labels, scores))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report(auc(labels, scores))))
+    output.write_text(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -59,6 +61,54 @@ def test_auc_needs_both_classes_and_the_report_matches_the_condition_path():
         evaluate.auc([1, 1], [0.2, 0.3])
     report = json.loads(json.dumps(evaluate.report(0.8123456)))
     assert report["metrics"]["auc"]["value"] == 0.812346  # read by "metrics.auc.value"
+
+
+# -- Evaluate: the model of the training image, scored on the test split ----------------------------
+
+def _model_archive(path, files):
+    """``path`` (a model.tar.gz) holding ``files``: name to bytes, at the top like SageMaker writes them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_evaluate_scores_an_xgboost_model_on_the_test_split(tmp_path):
+    xgboost = pytest.importorskip("xgboost")
+    rows = [[i % 2, (i % 2) * 3 + (i % 7) * 0.1, i % 5] for i in range(60)]
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+                            xgboost.DMatrix([r[1:] for r in rows], label=[r[0] for r in rows]), num_boost_round=5)
+    saved = tmp_path / "trained" / "xgboost-model"
+    saved.parent.mkdir()
+    booster.save_model(str(saved))
+    model = _model_archive(tmp_path / "model" / "model.tar.gz", {evaluate.XGBOOST_MODEL: saved.read_bytes()})
+    _write_rows(tmp_path / "test" / "data.csv", rows)
+    output = tmp_path / "evaluation" / "evaluation.json"
+    result = evaluate.main(model, tmp_path / "test" / "data.csv", output)
+    assert result == json.loads(output.read_text())
+    assert result["metrics"]["auc"]["value"] == 1.0  # separable on the first feature
+
+
+def test_evaluate_refuses_an_mxnet_model_and_says_what_the_archive_holds(tmp_path):
+    pytest.importorskip("xgboost")
+    model = _model_archive(tmp_path / "model" / "model.tar.gz", {evaluate.MXNET_MODEL: b"PK\x03\x04"})
+    _write_rows(tmp_path / "test" / "data.csv", [[1, 0.5], [0, 0.1]])
+    with pytest.raises(ValueError, match=r"has no xgboost-model \(it holds model_algo-1\): model_algo-1, a serialized "
+                                         r"Apache MXNet model .* linear-learner; the Evaluate step scores XGBoost"):
+        evaluate.main(model, tmp_path / "test" / "data.csv", tmp_path / "evaluation.json")
+    assert not (tmp_path / "evaluation.json").exists()
+
+
+def test_evaluate_names_the_files_of_an_unknown_model(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "inference.py").write_text("")
+    (tmp_path / "model.tar.gz").write_bytes(b"")  # the archive itself is not listed
+    with pytest.raises(ValueError, match=r"^model.tar.gz has no xgboost-model \(it holds code/inference.py\): the "
+                                         r"Evaluate step scores XGBoost models only$"):
+        evaluate.model_file(tmp_path)
 
 
 # -- Prepare: input files, command line, SMOTE on the train split ------------------------------------
