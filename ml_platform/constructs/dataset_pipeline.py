@@ -1,7 +1,11 @@
 """``DatasetPipeline``: everything one dataset needs to go from its source zone to typed Parquet.
 
 A crawler of the source prefix, the ETL job (with the dataset's Data Quality rules), a crawler of
-the output, the workflow that chains them, and the ruleset attached to the output table.
+the output, the workflow that chains them, and the rules as a Glue Data Quality ruleset.
+
+The job evaluates the rules itself (``EvaluateDataQuality`` on the typed frame, before it writes),
+so the ruleset names no target table: the output table is created by the first crawl of the
+output, after the first workflow run, and a first deploy must not depend on it.
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ class DatasetPipeline(Construct):
 
     :ivar output: what the job writes, the hand-off to consumers (Parquet under ``<dataset>/`` of
         the target zone, partitioned by day, with the configured columns).
+    :ivar ruleset: with ``quality``, the Glue Data Quality ruleset named
+        ``<name_prefix>-<dataset>-<target_zone>`` holding the DQDL document the job evaluates,
+        with no target table; else None.
     """
 
     def __init__(
@@ -114,6 +121,7 @@ class DatasetPipeline(Construct):
         prefix = dataset_prefix(dataset)
         source, target = Zone(settings.source_zone), Zone(settings.target_zone)
         common = dict(data_key=lake.encryption_key, security=security, removal_policy=removal_policy)
+        job_name = f"{name_prefix}-{dataset}-to-{target}"
         self.source_crawler = GlueCrawler(
             self, "SourceCrawler", bucket=lake.bucket(source), prefix=prefix,
             database=databases[source], settings=settings.crawler,
@@ -127,10 +135,10 @@ class DatasetPipeline(Construct):
             source_bucket=lake.bucket(source), source_prefix=prefix,
             target_bucket=lake.bucket(target), target_prefix=prefix,
             columns=settings.columns, settings=settings.job, quality=settings.quality,
-            job_name=f"{name_prefix}-{dataset}-to-{target}", **common,
+            job_name=job_name, **common,
         )
         self.output = LakeDataset(target, prefix, "parquet", DAILY, columns=tuple(settings.columns),
-                                  producer=f"Glue job {name_prefix}-{dataset}-to-{target}")
+                                  producer=f"Glue job {job_name}")
         self.target_crawler = GlueCrawler(
             self, "TargetCrawler", bucket=lake.bucket(target), prefix=prefix,
             database=databases[target], settings=settings.crawler,
@@ -141,14 +149,15 @@ class DatasetPipeline(Construct):
             target_crawler=self.target_crawler, schedule=settings.schedule,
             workflow_name=f"{name_prefix}-{dataset}",
         )
-        self.ruleset = None
+        self.ruleset: glue.CfnDataQualityRuleset | None = None
         if settings.quality is not None:
-            self.ruleset = glue.DataQualityRuleset(
+            # The L1, without TargetTable: the L2 requires a target table, and the output table
+            # does not exist until the target crawler's first run (see the module docstring).
+            self.ruleset = glue.CfnDataQualityRuleset(
                 self, "Ruleset",
-                ruleset_name=f"{name_prefix}-{dataset}-{target}",
-                description=f"Rules the job evaluates before writing {dataset} to {target}",
-                dqdl=glue.Dqdl.from_string(settings.quality.document),
-                target_table=glue.DataQualityTargetTable.from_table_name(databases[target], dataset),
+                name=f"{name_prefix}-{dataset}-{target}",
+                description=f"Rules the job {job_name} evaluates before writing {dataset} to {target}",
+                ruleset=settings.quality.document,
             )
 
 
