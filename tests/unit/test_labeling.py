@@ -1,15 +1,20 @@
-"""Ground Truth labeling: workforce kinds, work teams and their topics, the task, its role; settings' rules."""
+"""Ground Truth labeling: workforce kinds, work teams and their topics, the task, its template in S3 and the
+docs' job that uses it, its role; settings' rules."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
+from botocore.stub import Stubber
 from pydantic import ValidationError
 
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.labeling_settings import LabelingSettings
 from ml_platform.constructs.labeling_task import TEMPLATE
@@ -17,6 +22,7 @@ from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
 from ml_platform.stacks.labeling_stack import LabelingStack
 from tests.conftest import assert_gates_pass, synth_gated
+from tests.iam_eval import Resolver, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 TASK = {"input": {"zone": "raw", "prefix": "labeling/images/"}, "output": {"zone": "curated", "prefix": "labeling/labels/"},
@@ -27,6 +33,9 @@ OIDC = {"client_id": "gt_client", "client_secret_name": "labeling/oidc-client-se
         "user_info_endpoint": "https://id.example.org/userinfo", "logout_endpoint": "https://id.example.org/logout",
         "jwks_uri": "https://id.example.org/jwks"}
 EXISTING = {"workforce_name": "shared", "user_pool_id": "eu-west-1_AbC123", "client_id": "7abc123def"}
+#: The CDK assets bucket of ENV (the default synthesizer's qualifier).
+ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ENV['account']}-{ENV['region']}"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "labeling.md"
 
 
 def build(scope, settings: dict, allow_data_deletion: bool = False):
@@ -34,7 +43,8 @@ def build(scope, settings: dict, allow_data_deletion: bool = False):
     lake = DataLake(lake_stack, "Lake")
     network = MlNetwork(lake_stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     stack = LabelingStack(scope, "Labeling", env=ENV, settings=LabelingSettings.model_validate(settings),
-                          name_prefix="t-dev", lake=lake, network=network, allow_data_deletion=allow_data_deletion)
+                          name_prefix="t-dev", lake=lake, network=network,
+                          alerts=AlertPath(lake_stack, "Alerts"), allow_data_deletion=allow_data_deletion)
     return stack, lake_stack
 
 
@@ -114,11 +124,58 @@ def test_the_key_lets_sagemaker_encrypt_notifications_of_this_accounts_teams_onl
     assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1].endswith("workteam/private-crowd/*")
 
 
-def test_task_ui_is_the_repository_template(cognito):
-    _, _, found = cognito
-    [ui] = of_type(found, "AWS::SageMaker::HumanTaskUi")
-    assert ui["Properties"]["HumanTaskUiName"] == "t-dev-image-classification"
-    assert ui["Properties"]["UiTemplate"] == {"Content": TEMPLATE.read_text()}
+def test_the_task_template_ships_to_s3_as_the_repository_template_and_is_the_stacks_output(cognito):
+    stack, _, found = cognito
+    assert not of_type(found, "AWS::SageMaker::HumanTaskUi")  # an A2I resource: labeling jobs cannot use it
+    task = stack.task
+    assert (Path(stack.node.root.outdir) / task.ui_template.asset_path).read_text() == TEMPLATE.read_text()
+    uri = stack.resolve(task.ui_template_uri)
+    assert uri == f"s3://{ASSETS_BUCKET}/{task.ui_template.s3_object_key}" and uri.endswith(".html")
+    assert Template.from_stack(stack).to_json()["Outputs"]["TaskUiTemplateUri"]["Value"] == uri
+
+
+def test_the_labeling_role_may_read_the_template_object_and_nothing_else_of_the_assets_bucket(cognito):
+    stack, _, found = cognito
+    document = found[logical_id(stack, stack.task.role.policy)]["Properties"]["PolicyDocument"]
+    resolve = Resolver(stack, None, ENV)  # the lake's statements (imports of another stack) are left out
+    on_assets = {"Statement": [resolve(s) for s in document["Statement"] if ASSETS_BUCKET in json.dumps(s)]}
+    template = f"arn:aws:s3:::{ASSETS_BUCKET}/{stack.task.ui_template.s3_object_key}"
+    assert permitted(on_assets, "s3:GetObject", template)
+    assert not permitted(on_assets, "s3:GetObject", f"arn:aws:s3:::{ASSETS_BUCKET}/other.html")
+    assert not permitted(on_assets, "s3:PutObject", template)
+    assert not permitted(on_assets, "s3:ListBucket", f"arn:aws:s3:::{ASSETS_BUCKET}")
+
+
+def _start_a_job_example() -> str:
+    text = DOCS.read_text()
+    return text[text.index("## Starting a labeling job"):].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_docs_start_a_custom_labeling_job_with_the_deployed_template_uri(cognito, monkeypatch):
+    """docs/labeling.md's example, run against stubbed clients (botocore validates its parameters)
+    that answer with the stack's outputs: its UiConfig is the output's template URI."""
+    stack, _, _ = cognito
+    outputs = Template.from_stack(stack).to_json()["Outputs"]
+    sent: dict = {}
+
+    def client(service: str, **_):
+        made = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name=ENV["region"]).client(service)
+        stubber = Stubber(made)
+        if service == "cloudformation":
+            stubber.add_response("describe_stacks", {"Stacks": [{
+                "StackName": "mlp-dev-Labeling", "CreationTime": datetime.datetime(2026, 11, 1), "StackStatus": "CREATE_COMPLETE",
+                "Outputs": [{"OutputKey": k, "OutputValue": o["Value"]} for k, o in outputs.items()]}]})
+        else:
+            made.meta.events.register("provide-client-params.sagemaker.CreateLabelingJob",
+                                      lambda params, **__: sent.update(params))
+            stubber.add_response("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:eu-west-1:111111111111:labeling-job/x"})
+        stubber.activate()
+        return made
+
+    monkeypatch.setattr(boto3, "client", client)
+    exec(compile(_start_a_job_example(), str(DOCS), "exec"), {})
+    assert sent["HumanTaskConfig"]["UiConfig"] == {"UiTemplateS3Uri": stack.resolve(stack.task.ui_template_uri)}
 
 
 def test_functions_run_in_the_vpc_with_the_labels_and_the_role_may_invoke_only_them(cognito):
@@ -134,9 +191,9 @@ def test_functions_run_in_the_vpc_with_the_labels_and_the_role_may_invoke_only_t
     assert invoke["Resource"] == [{"Fn::GetAtt": [logical_id(stack, pre), "Arn"]},
                                   {"Fn::GetAtt": [logical_id(stack, stack.task.consolidation.function), "Arn"]}]
     text = json.dumps(role_policy)
-    reads = [s for s in role_policy if "s3:GetObject" in json.dumps(s["Action"])]
+    reads = [s for s in role_policy if "s3:GetObject" in json.dumps(s["Action"]) and ASSETS_BUCKET not in json.dumps(s)]
     puts = [s for s in role_policy if "s3:PutObject" in json.dumps(s["Action"])]
-    assert all("/labeling/images/*" in json.dumps(s["Resource"]) for s in reads)
+    assert reads and all("/labeling/images/*" in json.dumps(s["Resource"]) for s in reads)  # the lake's
     assert puts and all("/labeling/labels/*" in json.dumps(s["Resource"]) for s in puts)
     assert "LakeRawBucket" in text and "LakeCuratedBucket" in text
 
@@ -229,7 +286,8 @@ def test_a_team_name_longer_than_sagemaker_allows_names_the_construct():
         lake_stack = Stack(lake_app, "Lake", env=ENV)
         LabelingStack(lake_app, "Labeling", env=ENV, settings=LabelingSettings.model_validate(long_team),
                       name_prefix="t-dev" + "x" * 20, lake=DataLake(lake_stack, "Lake"),
-                      network=MlNetwork(lake_stack, "Net", settings=NetworkSettings(az_count=2)), allow_data_deletion=False)
+                      network=MlNetwork(lake_stack, "Net", settings=NetworkSettings(az_count=2)),
+                      alerts=AlertPath(lake_stack, "Alerts"), allow_data_deletion=False)
 
 
 @pytest.fixture(scope="module")
