@@ -7,24 +7,21 @@ from typing import Annotated
 from pydantic import Field
 
 from ml_platform.constructs.monitor_settings import MonitorSettings
-from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
 from ml_platform.serving_settings import EndpointKey, ServingSettings
 from ml_platform.training_settings import TrainingSettings
 
 #: What each type reads from the captured data.
-NEEDS_CAPTURE = {"data_quality": ("input",), "model_quality": ("output",), "bias": ("input", "output"),
-                 "explainability": ("input",)}
+#: (Explainability is not offered: see monitor_settings.EXPLAINABILITY_NOT_OFFERED.)
+NEEDS_CAPTURE = {"data_quality": ("input",), "model_quality": ("output",), "bias": ("input", "output")}
 
 
 class MonitoringSection(StrictSettings):
     """:ivar endpoints: a key of ``serving.endpoints`` to what is monitored on it (at least one).
-    :ivar alerts: who is emailed about violations, failed executions and alarms. Default: nobody.
 
     Remove the section (or an endpoint's entry) to turn monitoring off; the schedules go with it."""
 
     endpoints: Annotated[dict[EndpointKey, MonitorSettings], Field(min_length=1)]
-    alerts: AlertSettings = AlertSettings()
 
     def problems_with(self, serving: ServingSettings | None, training: TrainingSettings | None) -> list[str]:
         """``monitoring.<key path>: <problem>`` for what the serving and training sections must provide."""

@@ -1,6 +1,8 @@
-"""Settings of Model Monitor: the four monitoring types, their schedules, baselines and alarms.
+"""Settings of Model Monitor: the monitoring types offered, their schedules, baselines and alarms.
 
-Schedules are the shapes Model Monitor accepts (``hourly``, ``daily``, ``every N hours``, or the
+Data quality, model quality and bias are offered; explainability (feature attribution drift) is
+not, and a setting of it is refused with :data:`EXPLAINABILITY_NOT_OFFERED` (docs/monitoring.md,
+"Why no explainability monitoring"). Schedules are the shapes Model Monitor accepts (``hourly``, ``daily``, ``every N hours``, or the
 equivalent ``cron(0 ...)`` expressions), checked before anything is synthesized; instance types
 are the ones botocore's SageMaker model lists for processing jobs.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from ml_platform.constructs.endpoint_settings import offered_instance_types
 from ml_platform.constructs.sagemaker_roles import LakeLocation, LakeObject
@@ -61,7 +63,6 @@ ColumnName = Annotated[str, Field(min_length=1, max_length=256)]
 #: Names of metrics and features as Model Monitor publishes them to CloudWatch.
 MetricName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,200}$")]
 Scalar = str | int | float
-Row = Annotated[tuple[Scalar, ...], Field(strict=False, min_length=1)]
 
 
 class MonitorJob(StrictSettings):
@@ -207,42 +208,6 @@ class Bias(MonitorJob):
         }
 
 
-class Explainability(MonitorJob):
-    """Drift of global SHAP feature attributions, by Clarify.
-
-    :ivar headers: the feature columns, in the order the model takes them.
-    :ivar shap_baseline: one or more rows of feature values (the SHAP background data).
-    :ivar num_samples: synthetic samples per record for Kernel SHAP. Default: 100.
-    :ivar agg_method: ``mean_abs``, ``median`` or ``mean_sq``. Default: mean_abs.
-    :ivar content_type: what the model takes and returns: ``text/csv`` or ``application/jsonlines``.
-        Default: text/csv.
-    """
-
-    headers: Annotated[tuple[ColumnName, ...], Field(strict=False, min_length=1)]
-    shap_baseline: Annotated[tuple[Row, ...], Field(strict=False, min_length=1)]
-    num_samples: Annotated[int, Field(ge=1, le=100_000)] = 100
-    agg_method: Literal["mean_abs", "median", "mean_sq"] = "mean_abs"
-    content_type: Literal["text/csv", "application/jsonlines"] = "text/csv"
-
-    @model_validator(mode="after")
-    def _rows(self) -> Explainability:
-        wrong = [i for i, row in enumerate(self.shap_baseline) if len(row) != len(self.headers)]
-        if wrong:
-            raise ValueError(f"shap_baseline rows {', '.join(map(str, wrong))} do not have one value per header "
-                             f"({len(self.headers)})")
-        return self
-
-    def analysis_config(self) -> dict:
-        """Clarify's analysis configuration for explainability monitoring (documented parameters)."""
-        return {
-            "version": "1.0",
-            "headers": list(self.headers),
-            "methods": {"shap": {"baseline": [list(r) for r in self.shap_baseline], "num_samples": self.num_samples,
-                                 "agg_method": self.agg_method, "use_logit": False}},
-            "predictor": {"content_type": self.content_type, "accept_type": self.content_type},
-        }
-
-
 #: Default hours after a training pipeline execution starts before violations may start another.
 DEFAULT_RETRAIN_COOLDOWN_HOURS = 24
 #: Default days the feedback loop looks back for the captured request of a label.
@@ -271,13 +236,23 @@ class FeedbackSettings(StrictSettings):
     lookback_days: Annotated[int, Field(ge=1, le=30)] = DEFAULT_LOOKBACK_DAYS
 
 
+#: Why a setting of ``explainability`` is refused (one line; docs/monitoring.md says more).
+EXPLAINABILITY_NOT_OFFERED = (
+    "explainability monitoring is not offered: Clarify computes SHAP values on a shadow endpoint of the served "
+    "model, which needs the model's name before the deploy creates it, plus network access and endpoint "
+    "permissions the monitoring job does not have; remove the key and use data_quality, model_quality or bias "
+    "(docs/monitoring.md#why-no-explainability-monitoring)"
+)
+
+
 class MonitorSettings(StrictSettings):
     """What is monitored on one endpoint; at least one type.
 
     :ivar data_quality: Default: off.
     :ivar model_quality: Default: off.
     :ivar bias: Default: off.
-    :ivar explainability: Default: off.
+    :ivar explainability: not offered: any value is refused with
+        :data:`EXPLAINABILITY_NOT_OFFERED`. Default: none.
     :ivar reports: where every execution writes its reports (``<prefix><endpoint>/<type>/``).
     :ivar retrain_on_violations: start the model's training pipeline when an execution finds
         violations, unless an execution of it is running or started less than
@@ -290,7 +265,8 @@ class MonitorSettings(StrictSettings):
     data_quality: DataQuality | None = None
     model_quality: ModelQuality | None = None
     bias: Bias | None = None
-    explainability: Explainability | None = None
+    # Kept as a key only to refuse it with the reason (``exclude``: not listed as an allowed key).
+    explainability: None = Field(default=None, exclude=True)
     reports: LakeLocation
     retrain_on_violations: bool = False
     retrain_cooldown_hours: Annotated[int, Field(ge=0, le=720)] = DEFAULT_RETRAIN_COOLDOWN_HOURS
@@ -299,7 +275,7 @@ class MonitorSettings(StrictSettings):
     @model_validator(mode="after")
     def _something(self) -> MonitorSettings:
         if not self.jobs():
-            raise ValueError("give at least one of data_quality, model_quality, bias, explainability")
+            raise ValueError("give at least one of data_quality, model_quality, bias")
         blind = [kind for kind in ("model_quality", "bias")
                  if getattr(self, kind) is not None and getattr(self, kind).ground_truth is None]
         if blind and self.feedback is None:
@@ -307,8 +283,14 @@ class MonitorSettings(StrictSettings):
                              "platform) or their ground_truth")
         return self
 
+    @field_validator("explainability", mode="before")
+    @classmethod
+    def _not_offered(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(EXPLAINABILITY_NOT_OFFERED)
+        return None
+
     def jobs(self) -> dict[str, MonitorJob]:
         """The enabled types by name, in a fixed order."""
-        found = {"data_quality": self.data_quality, "model_quality": self.model_quality, "bias": self.bias,
-                 "explainability": self.explainability}
+        found = {"data_quality": self.data_quality, "model_quality": self.model_quality, "bias": self.bias}
         return {name: job for name, job in found.items() if job is not None}
