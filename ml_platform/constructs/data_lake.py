@@ -8,6 +8,10 @@ Layout of a lake::
     artifacts/   models, scripts, pipeline outputs
     access logs  S3 server access logs of the four buckets above (SSE-S3: S3 log delivery
                  cannot write to SSE-KMS buckets)
+
+Every zone is read by the platform (:data:`ZONE_READERS`), so no zone's lifecycle may move objects
+to an archive class (Glacier Flexible Retrieval, Deep Archive): reading them would fail with
+``InvalidObjectState`` until each object is restored.
 """
 
 from __future__ import annotations
@@ -56,6 +60,34 @@ class Zone(enum.StrEnum):
     ARTIFACTS = "artifacts"
 
 
+#: Who reads each zone. Every zone is read, so none may transition objects to an archive class
+#: (:data:`~ml_platform.constructs.lake_lifecycle.ARCHIVE_CLASSES`).
+ZONE_READERS: Mapping[Zone, str] = {
+    Zone.RAW: "Glue crawlers and jobs, DataBrew jobs, monitors reading data capture and the feedback loop",
+    Zone.PROCESSED: "Athena, Glue crawlers and training pipelines",
+    Zone.CURATED: "Athena, Glue crawlers, training pipelines and monitors reading ground truth",
+    Zone.ARTIFACTS: "endpoints loading model data at each scale-out, monitors reading baselines and pipelines",
+}
+
+
+def lifecycle_problems(
+    lifecycle: LifecyclePolicy, zone_lifecycle: Mapping[Zone, LifecyclePolicy]
+) -> list[str]:
+    """``<key path>: <problem>`` for each archive transition of a lifecycle a read zone uses.
+
+    Key paths are ``lifecycle.transitions[<i>].storage_class`` (checked only when some zone uses
+    ``lifecycle``) and ``zone_lifecycle.<zone>.transitions[<i>].storage_class``.
+    """
+    defaulted = [zone.value for zone in ZONE_READERS if zone not in zone_lifecycle]
+    reason = f"it applies to zones {', '.join(defaulted)}, which the platform reads"
+    problems = [f"lifecycle.{p}" for p in lifecycle.archive_problems(reason)] if defaulted else []
+    for zone, policy in zone_lifecycle.items():
+        if zone in ZONE_READERS:
+            reason = f"{zone.value} is read by {ZONE_READERS[zone]}"
+            problems += [f"zone_lifecycle.{zone.value}.{p}" for p in policy.archive_problems(reason)]
+    return problems
+
+
 def dataset_prefix(dataset: str) -> str:
     """The key prefix of a dataset inside a zone: ``<dataset>/``.
 
@@ -90,7 +122,8 @@ class DataLake(Construct):
     :param lifecycle: lifecycle of every zone. Default: ``LifecyclePolicy()`` (Standard-IA after 30
         days, Glacier Instant Retrieval after 90, noncurrent versions removed after 90 days,
         incomplete uploads aborted after 7).
-    :param zone_lifecycle: per-zone replacements of ``lifecycle``. Default: none.
+    :param zone_lifecycle: per-zone replacements of ``lifecycle``. Default: none. Neither may
+        transition a zone to ``GLACIER`` or ``DEEP_ARCHIVE``: every zone is read (:data:`ZONE_READERS`).
     :param access_log_retention_days: days access logs are kept. Default:
         :data:`DEFAULT_ACCESS_LOG_RETENTION_DAYS` (365).
     :param allow_data_deletion: whether this environment allows deleting the buckets, their
@@ -119,13 +152,16 @@ class DataLake(Construct):
             for z in zone_lifecycle
             if z not in Zone.__members__.values()
         ]
+        default_lifecycle = lifecycle or LifecyclePolicy()
+        problems += lifecycle_problems(
+            default_lifecycle, {Zone(z): p for z, p in zone_lifecycle.items() if z in Zone.__members__.values()}
+        )
         if not 1 <= access_log_retention_days <= 36500:
             problems.append(
                 f"access_log_retention_days is {access_log_retention_days}; allowed: 1 to 36500"
             )
         check_problems(f"DataLake {self.node.path}", problems)
 
-        default_lifecycle = lifecycle or LifecyclePolicy()
         self.removal_policy: RemovalPolicy = data_removal_policy(
             self, allow_data_deletion=allow_data_deletion
         )

@@ -5,6 +5,12 @@ Glacier Instant Retrieval, Glacier Flexible Retrieval, Deep Archive), needs at l
 Standard-IA or One Zone-IA, and keeps an object at least 30 days in an infrequent-access class
 before the next transition. These rules are checked at synth so that a bad value fails in seconds,
 not when CloudFormation calls ``PutBucketLifecycleConfiguration``.
+
+Two of the classes archive: an object in Glacier Flexible Retrieval (``GLACIER``) or Deep Archive
+(``DEEP_ARCHIVE``) must be restored before any GET, which otherwise fails with
+``InvalidObjectState``; every other class here (Glacier Instant Retrieval included) is read in
+milliseconds. :meth:`LifecyclePolicy.archive_problems` reports the archive transitions of a policy,
+for the owners of buckets that are read (see ``DataLake``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ WATERFALL: tuple[str, ...] = (
 #: before the next transition.
 INFREQUENT_ACCESS_MIN_DAYS = 30
 _INFREQUENT_ACCESS = ("STANDARD_IA", "ONEZONE_IA")
+#: Archive classes: their objects must be restored (``RestoreObject``) before any GET.
+ARCHIVE_CLASSES: tuple[str, ...] = ("GLACIER", "DEEP_ARCHIVE")
+#: Classes whose objects stay readable by GET, with no restore. ``INTELLIGENT_TIERING`` is one because
+#: its optional Archive Access and Deep Archive Access tiers are off unless a bucket enables them
+#: (``DataLake`` never does).
+READABLE_CLASSES: tuple[str, ...] = tuple(c for c in WATERFALL if c not in ARCHIVE_CLASSES)
 
 _STORAGE_CLASSES = {
     "STANDARD_IA": s3.StorageClass.INFREQUENT_ACCESS,
@@ -120,6 +132,19 @@ class LifecyclePolicy(StrictSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def archive_problems(self, reason: str) -> list[str]:
+        """``transitions[<i>].storage_class: <problem>`` for each transition to an archive class
+        (:data:`ARCHIVE_CLASSES`), for a bucket whose objects must stay readable.
+
+        :param reason: why they must, for the message, e.g. ``"raw is read by crawlers"``.
+        """
+        return [
+            f"transitions[{index}].storage_class: {t.storage_class} after {t.days} days makes objects "
+            f"unreadable until restored, and {reason}; allowed: {', '.join(READABLE_CLASSES)}"
+            for index, t in enumerate(self.transitions)
+            if t.storage_class in ARCHIVE_CLASSES
+        ]
 
     def to_rule(self) -> s3.LifecycleRule:
         """The S3 lifecycle rule that implements this policy on a versioned bucket."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 from aws_cdk import App, Stack, Validations
@@ -12,18 +13,23 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from ml_platform.constructs.data_lake import (
     DEFAULT_ACCESS_LOG_RETENTION_DAYS,
+    ZONE_READERS,
     DataLake,
     Zone,
     dataset_prefix,
     partition_prefix,
 )
 from ml_platform.constructs.lake_lifecycle import (
+    ARCHIVE_CLASSES,
     DEFAULT_ABORT_INCOMPLETE_UPLOAD_DAYS,
     DEFAULT_NONCURRENT_VERSION_EXPIRATION_DAYS,
+    READABLE_CLASSES,
+    WATERFALL,
     LifecyclePolicy,
     Transition,
 )
 from ml_platform.constructs.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
+from tests.conftest import CDK_CONTEXT, ROOT
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 ZONE_BUCKET_IDS = ("RawBucket", "ProcessedBucket", "CuratedBucket", "ArtifactsBucket")
@@ -191,7 +197,7 @@ def test_imported_key_is_used_and_no_key_is_created():
 
 def test_lifecycle_and_zone_override_and_log_retention():
     archive = LifecyclePolicy(
-        transitions=(Transition(storage_class="DEEP_ARCHIVE", days=1),),
+        transitions=(Transition(storage_class="GLACIER_IR", days=1),),
         noncurrent_version_expiration_days=3,
         abort_incomplete_multipart_upload_days=2,
     )
@@ -202,7 +208,7 @@ def test_lifecycle_and_zone_override_and_log_retention():
     )
     resources = Template.from_stack(stack).to_json()["Resources"]
     [raw] = resources[logical_id(stack, lake.raw_bucket)]["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert raw["Transitions"] == [{"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 1}]
+    assert raw["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 1}]
     assert raw["NoncurrentVersionExpiration"] == {"NoncurrentDays": 3}
     assert raw["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
     [curated] = resources[logical_id(stack, lake.curated_bucket)]["Properties"]["LifecycleConfiguration"]["Rules"]
@@ -226,14 +232,31 @@ def test_deletion_allowed_and_flag_set_destroys_data_and_empties_buckets():
     Annotations.from_stack(stack).has_no_warning("*", Match.any_value())
 
 
-def test_deletion_allowed_without_flag_retains_and_warns():
+def test_deletion_allowed_without_flag_retains_and_says_so():
+    """A note, not a warning: a warning would fail the gated synth of every environment that only
+    allows deletion (the second key, the context flag, is off in cdk.json)."""
     stack, lake = make_lake({}, allow_data_deletion=True)
     template = Template.from_stack(stack)
     for resource in template.find_resources("AWS::S3::Bucket").values():
         assert resource["DeletionPolicy"] == "Retain"
-    Annotations.from_stack(stack).has_warning(
+    Annotations.from_stack(stack).has_info(
         "/Lake/Lake", Match.string_like_regexp("Data is RETAINED on stack removal.*removeDataOnDestroy")
     )
+    Annotations.from_stack(stack).has_no_warning("*", Match.any_value())
+
+
+def test_cdk_json_keeps_the_second_key_off():
+    """The environment file alone must never delete data: cdk.json may name the flag, not turn it."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    assert REMOVE_DATA_ON_DESTROY_CONTEXT in context
+    assert context[REMOVE_DATA_ON_DESTROY_CONTEXT] is False
+
+
+def test_the_apps_context_alone_retains_data_an_environment_may_delete():
+    stack, lake = make_lake(dict(CDK_CONTEXT), allow_data_deletion=True)
+    for resource in Template.from_stack(stack).find_resources("AWS::S3::Bucket").values():
+        assert resource["DeletionPolicy"] == "Retain"
+    Annotations.from_stack(stack).has_info("/Lake/Lake", Match.string_like_regexp("Data is RETAINED"))
 
 
 def test_flag_without_environment_permission_retains_silently():
@@ -355,6 +378,43 @@ def test_lifecycle_accepts_a_valid_waterfall():
         {"storage_class": "DEEP_ARCHIVE", "days": 180},
     ])
     assert [t.storage_class for t in policy.transitions] == ["STANDARD_IA", "GLACIER_IR", "DEEP_ARCHIVE"]
+
+
+def test_storage_classes_are_readable_or_archive_and_every_zone_is_read():
+    assert set(READABLE_CLASSES) | set(ARCHIVE_CLASSES) == set(WATERFALL)
+    assert set(ARCHIVE_CLASSES) == {"GLACIER", "DEEP_ARCHIVE"}
+    assert set(ZONE_READERS) == set(Zone)
+
+
+@pytest.mark.parametrize("storage_class", READABLE_CLASSES)
+def test_readable_classes_are_accepted_on_every_zone(storage_class):
+    policy = LifecyclePolicy(transitions=[{"storage_class": storage_class, "days": 30}])
+    stack, lake = make_lake(lifecycle=policy, zone_lifecycle={Zone.RAW: policy})
+    rules = Template.from_stack(stack).to_json()["Resources"][logical_id(stack, lake.curated_bucket)][
+        "Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rules[0]["Transitions"] == [{"StorageClass": storage_class, "TransitionInDays": 30}]
+
+
+@pytest.mark.parametrize("storage_class", ARCHIVE_CLASSES)
+def test_archive_class_on_read_zones_is_refused(storage_class):
+    archive = LifecyclePolicy(transitions=[{"storage_class": "GLACIER_IR", "days": 90},
+                                           {"storage_class": storage_class, "days": 365}])
+    with pytest.raises(ValueError) as caught:
+        make_lake(lifecycle=archive, zone_lifecycle={"raw": LifecyclePolicy(), "artifacts": archive})
+    assert str(caught.value) == (
+        f"DataLake Lake/Lake: lifecycle.transitions[1].storage_class: {storage_class} after 365 days makes "
+        "objects unreadable until restored, and it applies to zones processed, curated, which the platform "
+        "reads; allowed: STANDARD_IA, INTELLIGENT_TIERING, ONEZONE_IA, GLACIER_IR; "
+        f"zone_lifecycle.artifacts.transitions[1].storage_class: {storage_class} after 365 days makes objects "
+        f"unreadable until restored, and artifacts is read by {ZONE_READERS[Zone.ARTIFACTS]}; allowed: "
+        "STANDARD_IA, INTELLIGENT_TIERING, ONEZONE_IA, GLACIER_IR"
+    )
+
+
+def test_an_archive_lifecycle_no_zone_uses_is_not_checked():
+    archive = LifecyclePolicy(transitions=[{"storage_class": "DEEP_ARCHIVE", "days": 180}])
+    stack, lake = make_lake(lifecycle=archive, zone_lifecycle={zone: LifecyclePolicy() for zone in Zone})
+    assert lake.removal_policy is not None
 
 
 # -- layout helpers ---------------------------------------------------------------------------------
