@@ -15,12 +15,13 @@ CDK := cdk --no-notices
 # Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup synth test bench lineage lifecycle snapshots deploy diff preflight clean
+.PHONY: help setup synth test bench lineage alerts lifecycle snapshots deploy diff preflight clean
 help:
 	@echo "make synth                synthesize every environment (config/*.yaml) into cdk.out/"
 	@echo "make test                 run the whole test suite, gates included"
 	@echo "make bench                synth time, peak memory, resources and template sizes"
 	@echo "make lineage              every lake location each resource reads or writes, checked (offline)"
+	@echo "make alerts               failure coverage: every run-time failure routed to an alert topic (offline)"
 	@echo "make lifecycle            the offline end-to-end run: lake -> features -> model -> serving -> feedback"
 	@echo "make snapshots            rewrite tests/snapshots/ from the current synth"
 	@echo "make diff ENV=<env>       cdk diff one environment (AWS credentials needed)"
@@ -57,6 +58,9 @@ bench: setup
 
 lineage: setup
 	$(OFFLINE) $(VENV)/bin/python tools/lineage.py
+
+alerts: setup
+	$(OFFLINE) $(VENV)/bin/python tools/alert_coverage.py
 
 lifecycle: setup
 	$(OFFLINE) $(VENV)/bin/python tools/lifecycle.py

@@ -18,16 +18,17 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from pydantic.fields import FieldInfo
 
 from ml_platform.constructs.athena_workgroup import AthenaSettings
-from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
+from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone, lifecycle_problems
 from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
 from ml_platform.constructs.lake_locations import DAILY as PARTITION_KEYS
 from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.ml_network import NetworkSettings
-from ml_platform.constructs.pipeline_alerts import AlertSettings
+from ml_platform.constructs.alerting import AlertSettings
 from ml_platform.constructs.validation import StrictSettings
 from ml_platform.constructs.labeling_settings import LabelingSettings
 from ml_platform.monitoring_settings import MonitoringSection
+from ml_platform.region_services import region_problems
 from ml_platform.serving_settings import ServingSettings
 from ml_platform.training_settings import TrainingSettings
 
@@ -111,14 +112,17 @@ class DataLakeSettings(StrictSettings):
         DEFAULT_ACCESS_LOG_RETENTION_DAYS
     )
 
+    def problems(self) -> list[str]:
+        """``<key path>: <problem>`` for each archive storage class on a zone the platform reads."""
+        return [f"data_lake.{p}" for p in lifecycle_problems(self.lifecycle, self.zone_lifecycle)]
+
 
 class DataCatalogSettings(StrictSettings):
-    """Glue catalog, per-dataset pipelines, DataBrew preparation, Athena and failure alerts."""
+    """Glue catalog, per-dataset pipelines, DataBrew preparation and Athena."""
 
     datasets: Annotated[dict[DatasetName, DatasetSettings], Field(min_length=1)]
     databrew: dict[DatasetName, DataBrewDatasetSettings] = {}
     athena: AthenaSettings = AthenaSettings()
-    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _one_preparation_per_dataset(self) -> DataCatalogSettings:
@@ -141,6 +145,7 @@ class EnvironmentConfig(StrictSettings):
     tags: Tags
     allow_data_deletion: bool = False
     termination_protection: bool = True
+    alerts: AlertSettings = AlertSettings()
     data_lake: DataLakeSettings = DataLakeSettings()
     network: NetworkSettings = NetworkSettings()
     data_catalog: DataCatalogSettings | None = None
@@ -150,8 +155,9 @@ class EnvironmentConfig(StrictSettings):
     labeling: LabelingSettings | None = None
 
     def cross_section_problems(self) -> list[str]:
-        """``<key path>: <problem>`` for each rule that spans sections (checked after each section)."""
-        problems = []
+        """``<key path>: <problem>`` for each rule that spans keys or sections, or needs the region:
+        checked after every section validated."""
+        problems = region_problems(self) + self.data_lake.problems()
         if self.tags.environment != self.name:
             problems.append(f"tags.environment: must be the environment name {self.name!r}, the file's "
                             f"name (got {self.tags.environment!r})")

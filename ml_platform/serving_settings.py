@@ -19,7 +19,6 @@ from ml_platform.constructs.endpoint_settings import (
     EnvironmentValue,
     VariantName,
 )
-from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.sagemaker_roles import LakeObject
 from ml_platform.constructs.serving_model import MAX_CONTAINERS
 from ml_platform.constructs.sagemaker_images import builtin_image
@@ -120,13 +119,11 @@ class ServingSettings(StrictSettings):
         Default: none.
     :ivar batch: scheduled batch transforms, key (jobs are named ``<prefix>-<env>-<key>-<run>``)
         to what they score. Default: none.
-    :ivar alerts: who is emailed when an endpoint's alarms change state. Default: nobody.
 
     At least one endpoint or batch transform."""
 
     endpoints: dict[EndpointKey, ServedModel] = {}
     batch: dict[EndpointKey, ScheduledScoring] = {}
-    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _something_to_serve(self) -> ServingSettings:

@@ -7,7 +7,6 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from ml_platform.constructs.image_repositories import RepositorySettings
-from ml_platform.constructs.pipeline_alerts import AlertSettings
 from ml_platform.constructs.sagemaker_roles import Activity, RoleSettings
 from ml_platform.constructs.training_pipeline import PipelineSettings
 from ml_platform.constructs.validation import StrictSettings
@@ -25,7 +24,6 @@ class PersonaSettings(StrictSettings):
 class TrainingSettings(StrictSettings):
     """:ivar repositories: ECR repositories for custom images, name to settings. Default: none.
     :ivar models: models with a package group in the registry. At least one.
-    :ivar approvals: who is emailed approval decisions. Default: nobody.
     :ivar roles: execution roles to create, per activity (processing, training, inference,
         monitoring, pipeline), with what each may touch. Default: none.
     :ivar permissions_boundary: name of a customer-managed policy set as the permissions boundary
@@ -35,7 +33,6 @@ class TrainingSettings(StrictSettings):
 
     repositories: dict[RepositoryName, RepositorySettings] = {}
     models: Annotated[tuple[ModelName, ...], Field(strict=False, min_length=1)]
-    approvals: AlertSettings = AlertSettings()
     roles: dict[Activity, RoleSettings] = {}
     permissions_boundary: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,128}$")] | None = None
     personas: PersonaSettings | None = None

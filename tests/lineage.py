@@ -1242,7 +1242,7 @@ def check_environment(env: str, stacks: Mapping[str, Mapping], config: Any | Non
             if named:
                 ctx.problem(res, "uninterpreted", f"names {', '.join(named)} but {res.type} has no extractor "
                                                   "in EXTRACTORS")
-    if any(True for _ in ctx.resources("AWS::SageMaker::Workteam", "AWS::SageMaker::HumanTaskUi")):
+    if any(True for _ in ctx.resources("AWS::SageMaker::Workteam")):
         ctx.notes.append("Ground Truth labeling jobs are started outside CloudFormation: their input and output "
                          "appear only as grants of the labeling role and are not checked here")
     accesses = sorted(set(ctx.accesses), key=lambda a: (a.stack, a.logical_id, a.mode, a.location, a.role or "", a.via))

@@ -20,6 +20,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 from pydantic import AfterValidator, Field
 
+from ml_platform.constructs.alerting import AlertRoutes
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.endpoint_settings import (
@@ -81,6 +82,9 @@ class BatchTransform(Construct):
     :param role: the model's execution role; granted the input and output locations.
     :param lake: holds input and output; its key encrypts volumes and results.
     :param network: subnets and security group of the jobs.
+    :param alerts: where a run the scheduler could not start goes: its dead-letter queue, whose
+        depth alarms. (A started job that fails is reported by the account's job-failure route.)
+        Default: nowhere.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class BatchTransform(Construct):
         role: iam.IRole,
         lake: DataLake,
         network: MlNetwork,
+        alerts: AlertRoutes | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_problems(f"BatchTransform {self.node.path}", (
@@ -134,7 +139,10 @@ class BatchTransform(Construct):
             policy_statements=[iam.PolicyStatement(actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
                                                    resources=[jobs])],
             retry_attempts=2, max_event_age=Duration.hours(1), role=self.role,
+            dead_letter_queue=alerts.dead_letters if alerts is not None else None,
         )
+        if alerts is not None:  # the scheduler sends to the encrypted queue as this role
+            alerts.key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
         self.schedule = scheduler.Schedule(
             self, "Schedule", description=f"Starts the batch transform {name}",
             schedule=scheduler.ScheduleExpression.expression(settings.schedule, TimeZone.of(settings.time_zone)),

@@ -276,7 +276,7 @@ class DataBrewPipeline(Construct):
             )],
             **self._job_common(lake, settings, f"{name}-recipe", self.recipe_role, logs_key, removal_policy),
         )
-        self.recipe_job.add_dependency(self.dataset)
+        self.recipe_job.add_resource_dependency(self.dataset)
 
         self.ruleset = None
         if settings.ruleset:
@@ -285,7 +285,7 @@ class DataBrewPipeline(Construct):
                 target_arn=stack.format_arn(service="databrew", resource="dataset", resource_name=name),
                 rules=[rule.to_rule() for rule in settings.ruleset],
             )
-            self.ruleset.add_dependency(self.dataset)
+            self.ruleset.add_resource_dependency(self.dataset)
         self.profile_role = self._role("ProfileRole", f"DataBrew profile job of {dataset}")
         grant_read_prefix(self.profile_role, source, lake.encryption_key, prefix)
         grant_write_prefix(self.profile_role, lake.artifacts_bucket, lake.encryption_key, PROFILE_PREFIX + prefix)
@@ -302,9 +302,9 @@ class DataBrewPipeline(Construct):
                 validation_mode="CHECK_ALL")] if self.ruleset else None,
             **self._job_common(lake, settings, f"{name}-profile", self.profile_role, logs_key, removal_policy),
         )
-        self.profile_job.add_dependency(self.dataset)
+        self.profile_job.add_resource_dependency(self.dataset)
         if self.ruleset:
-            self.profile_job.add_dependency(self.ruleset)
+            self.profile_job.add_resource_dependency(self.ruleset)
 
         self.schedules = []
         for job, cron, kind in ((self.recipe_job, settings.recipe_schedule, "recipe"),
@@ -312,7 +312,7 @@ class DataBrewPipeline(Construct):
             if cron:
                 schedule = databrew.CfnSchedule(self, f"{kind.title()}Schedule", name=f"{name}-{kind}",
                                                 cron_expression=cron, job_names=[job.name])
-                schedule.add_dependency(job)
+                schedule.add_resource_dependency(job)
                 self.schedules.append(schedule)
 
     def _role(self, construct_id: str, description: str) -> ManagedPolicyRole:

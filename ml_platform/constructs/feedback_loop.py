@@ -21,6 +21,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ml_platform.constructs.alerting import AlertRoutes
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.lake_locations import HOURLY, LakeDataset
 from ml_platform.constructs.ml_network import MlNetwork
@@ -47,6 +48,8 @@ class FeedbackLoop(Construct):
     :param network: the function runs in its isolated subnets (S3 through the gateway endpoint).
     :param key: encrypts the function's logs and environment (it must admit CloudWatch Logs).
     :param removal_policy: of the log group. Default: RETAIN.
+    :param alerts: where a schedule event EventBridge could not deliver goes (the dead-letter
+        queue of these routes). Default: nowhere.
 
     :ivar ground_truth: the hand-off to Model Monitor (hourly JSON Lines folders).
     :ivar labels: the landing location of the label files.
@@ -54,7 +57,8 @@ class FeedbackLoop(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, model: str,
                  capture: LakeDataset, feedback: LakeDataset, settings: FeedbackSettings, lake: DataLake,
-                 network: MlNetwork, key: kms.IKey, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+                 network: MlNetwork, key: kms.IKey, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+                 alerts: AlertRoutes | None = None) -> None:
         super().__init__(scope, construct_id)
         suffix = f"{endpoint_name}/"
         self.labels = LakeDataset.landing(settings.labels.zone, settings.labels.prefix, "jsonl")
@@ -96,4 +100,5 @@ class FeedbackLoop(Construct):
         feedback.grant_write(lake, self.role)
         self.schedule = events.Rule(
             self, "Hourly", description=f"Merges the previous hour's labels of {endpoint_name}",
-            schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)), targets=[targets.LambdaFunction(self.function)])
+            schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)), targets=[alerts.lambda_target(self.function) if alerts is not None
+                     else targets.LambdaFunction(self.function)])

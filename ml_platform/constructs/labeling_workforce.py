@@ -140,7 +140,7 @@ class LabelingWorkforce(Construct):
             notification_configuration=sagemaker.CfnWorkteam.NotificationConfigurationProperty(
                 notification_topic_arn=topic.topic_arn))
         if self.workforce is not None:
-            workteam.add_dependency(self.workforce)
+            workteam.add_resource_dependency(self.workforce)
         return workteam
 
     def _pool_and_client(self) -> tuple[str, str]:

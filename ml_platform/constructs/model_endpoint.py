@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ml_platform.constructs.compliance import skip_checkov
+from ml_platform.constructs.alerting import AlertRoutes
 from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.endpoint_scaling import (
     INSTANCES,
@@ -41,7 +41,6 @@ from ml_platform.constructs.endpoint_scaling import (
 from ml_platform.constructs.endpoint_settings import EndpointSettings
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_registry import GROUP_NAME
-from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.lake_locations import HOURLY, LakeDataset
 from ml_platform.constructs.serving_model import ModelSource, source_model
 from ml_platform.constructs.validation import check_problems
@@ -65,8 +64,8 @@ class ModelEndpoint(Construct):
     :param lake: where data is captured; its key also encrypts the instances' volumes.
     :param network: subnets and security group of the containers (serverless endpoints run
         outside any VPC: SageMaker does not support one there).
-    :param alerts: topic every alarm notifies; its key also encrypts an asynchronous endpoint's
-        result topic.
+    :param alerts: the routes every alarm notifies; the alert topic's key also encrypts an
+        asynchronous endpoint's result topic.
     :param challenger_models: what each of ``settings.challengers`` serves, by variant name.
         Default: none.
     """
@@ -82,7 +81,7 @@ class ModelEndpoint(Construct):
         role: iam.IRole,
         lake: DataLake,
         network: MlNetwork,
-        alerts: AlertTopic,
+        alerts: AlertRoutes,
         challenger_models: Mapping[str, ModelSource] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -224,7 +223,7 @@ class ModelEndpoint(Construct):
                              for mode in capture.capture],
         )
 
-    def _async(self, lake: DataLake, role: iam.IRole, alerts: AlertTopic):
+    def _async(self, lake: DataLake, role: iam.IRole, alerts: AlertRoutes):
         """Output and failure paths in the lake, and a result topic encrypted with the alerts' key."""
         settings = self.settings.async_inference
         if settings is None:
@@ -262,7 +261,7 @@ class ModelEndpoint(Construct):
             using_metrics={f"v{i}": m for i, m in enumerate(per_variant)},
             label=f"{metric} {statistic} ({function.lower()} over variants)", period=Duration.minutes(1))
 
-    def _rollback_alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+    def _rollback_alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
         """5XX errors and p99 latency over every variant: they notify, and roll back a deployment in
         progress (serverless endpoints have no guardrails, so there they only notify)."""
         guard = self.settings.guardrails
@@ -280,15 +279,14 @@ class ModelEndpoint(Construct):
                 f"minutes{then}"),
         ]
         for alarm in alarms:
-            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
-            alarm.add_ok_action(actions.SnsAction(alerts.topic))
+            alerts.notify(alarm, ok=True)
         return alarms
 
     def _instance_variants(self) -> list[str]:
         """Variants that run on instances (none when serverless)."""
         return [] if self.settings.serverless else list(self.settings.variants)
 
-    def _health_alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+    def _health_alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
         """Memory or disk of a variant's instances above 90% for 15 minutes: notify, but do not roll back."""
         alarms = []
         for index, variant in enumerate(self._instance_variants()):
@@ -297,8 +295,7 @@ class ModelEndpoint(Construct):
                     self, f"{what.title()}Full" + ("" if index == 0 else variant), threshold=90, evaluation_periods=3,
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                     alarm_description=f"{self.name}: instance {what} of {variant} above 90% for 15 minutes")
-                alarm.add_alarm_action(actions.SnsAction(alerts.topic))
-                alarms.append(alarm)
+                alarms.append(alerts.notify(alarm))
         return alarms
 
     def _dashboard(self) -> cloudwatch.Dashboard:

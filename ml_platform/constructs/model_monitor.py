@@ -1,11 +1,17 @@
 """``ModelMonitor``: Model Monitor schedules for one endpoint, their baselines check, alarms and events.
 
-Each enabled type (data quality, model quality, bias, explainability) is a job definition plus a
-monitoring schedule named ``<endpoint>-<type>``. Jobs run as the monitoring execution role in the
+Each enabled type (data quality, model quality, bias) is a job definition plus a monitoring
+schedule named ``<endpoint>-<type>``. Jobs run as the monitoring execution role in the
 platform's subnets with network isolation and inter-container encryption, the lake key on
 volumes and reports. Data and model quality run the region's Model Monitor analyzer image, bias
-and explainability the region's Clarify image, both resolved with the SageMaker SDK; their
-Clarify analysis configuration is generated from the typed settings and shipped as an asset.
+the region's Clarify image, both resolved with the SageMaker SDK; the bias job's Clarify
+analysis configuration is generated from the typed settings and shipped as an asset.
+
+Explainability (feature attribution drift) is not built: Clarify computes SHAP values on a
+shadow endpoint it creates from the served model, which this construct cannot offer as
+SageMaker documents it (see :data:`~ml_platform.constructs.monitor_settings.EXPLAINABILITY_NOT_OFFERED`
+and docs/monitoring.md); the settings refuse it.
+
 The schedules depend on a :class:`BaselineCheck`, so a deploy fails instead of scheduling
 executions against baselines that do not exist.
 
@@ -18,13 +24,13 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from ml_platform.constructs.alerting import AlertRoutes
 from ml_platform.constructs.baseline_check import BaselineCheck
 from ml_platform.constructs.lake_locations import LakeDataset, object_folder
 from ml_platform.constructs.data_lake import DataLake
@@ -33,14 +39,12 @@ from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.monitor_settings import (
     Bias,
     DataQuality,
-    Explainability,
     ModelQuality,
     MonitorJob,
     MonitorSettings,
     interval_hours,
 )
 from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.retrain_gate import RetrainGate
 from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.constructs.validation import check_problems
@@ -50,7 +54,6 @@ TYPES = {
     "data_quality": ("DataQuality", "data-quality", "model-monitor"),
     "model_quality": ("ModelQuality", "model-quality", "model-monitor"),
     "bias": ("ModelBias", "bias", "clarify"),
-    "explainability": ("ModelExplainability", "explainability", "clarify"),
 }
 #: CloudWatch namespaces Model Monitor publishes endpoint metrics to.
 DATA_METRICS = "aws/sagemaker/Endpoints/data-metrics"
@@ -80,8 +83,9 @@ class ModelMonitor(Construct):
     :param lake: where baselines, ground truth, captured data and reports are; its key encrypts
         volumes and reports.
     :param network: subnets and security group of the jobs (and of the baseline check).
-    :param alerts: topic of violations, failed executions and alarms; its key encrypts the
-        baseline check's logs.
+    :param alerts: the routes of violations, failed executions and alarms.
+    :param key: encrypts the logs of the baseline check and of the retrain gate; its policy must
+        admit CloudWatch Logs.
     :param ground_truth: where model quality and bias read labels when their settings name no
         ``ground_truth`` (a :class:`~ml_platform.constructs.feedback_loop.FeedbackLoop`'s
         ``ground_truth``). Default: none.
@@ -102,7 +106,8 @@ class ModelMonitor(Construct):
         role: iam.IRole,
         lake: DataLake,
         network: MlNetwork,
-        alerts: AlertTopic,
+        alerts: AlertRoutes,
+        key: kms.IKey,
         pipeline_name: str | None = None,
         ground_truth: LakeDataset | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -129,7 +134,7 @@ class ModelMonitor(Construct):
         baselines = [o for job in settings.jobs().values()
                      for o in (job.constraints, *([job.statistics] if isinstance(job, DataQuality) else []))]
         self.baseline_check = BaselineCheck(self, "Baselines", lake=lake, objects=baselines, network=network,
-                                            logs_key=alerts.key, removal_policy=removal_policy)
+                                            logs_key=key, removal_policy=removal_policy)
         for obj in baselines:
             lake.grant_read(role, obj.zone, object_folder(obj.key))
         self.job_definitions: dict[str, Construct] = {}
@@ -156,7 +161,7 @@ class ModelMonitor(Construct):
         if settings.retrain_on_violations and pipeline_name is not None:
             self.retrain_gate = RetrainGate(
                 self, "RetrainGate", pipeline_name=pipeline_name, cooldown_hours=settings.retrain_cooldown_hours,
-                network=network, key=alerts.key, removal_policy=removal_policy,
+                network=network, key=key, removal_policy=removal_policy,
                 description=f"Starts {pipeline_name} when {endpoint_name}'s monitors find violations, one "
                             "execution at a time")
         self.rules = self._events(alerts)
@@ -210,21 +215,6 @@ class ModelMonitor(Construct):
             model_bias_job_output_config=self._output(cls, "bias"),
         )
 
-    def _explainability(self, job: Explainability) -> sagemaker.CfnModelExplainabilityJobDefinition:
-        cls = sagemaker.CfnModelExplainabilityJobDefinition
-        return cls(
-            self, "Explainability", **self._job(cls, job),
-            model_explainability_app_specification=cls.ModelExplainabilityAppSpecificationProperty(
-                image_uri=self._image("explainability"),
-                config_uri=self._analysis_config("explainability", job.analysis_config()),
-                environment={"publish_cloudwatch_metrics": "Enabled"}),
-            model_explainability_baseline_config=cls.ModelExplainabilityBaselineConfigProperty(
-                constraints_resource=cls.ConstraintsResourceProperty(s3_uri=self._uri(job.constraints))),
-            model_explainability_job_input=cls.ModelExplainabilityJobInputProperty(
-                endpoint_input=cls.EndpointInputProperty(endpoint_name=self.endpoint_name, local_path=LOCAL_INPUT)),
-            model_explainability_job_output_config=self._output(cls, "explainability"),
-        )
-
     # -- shared parts --------------------------------------------------------------------------
 
     def _image(self, kind: str) -> str:
@@ -269,7 +259,7 @@ class ModelMonitor(Construct):
 
     # -- notifications -------------------------------------------------------------------------
 
-    def _alarms(self, alerts: AlertTopic) -> list[cloudwatch.Alarm]:
+    def _alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
         """Drift and quality metrics the settings name, one alarm each, to the alert topic."""
         found = []
         data, quality = self.settings.data_quality, self.settings.model_quality
@@ -290,7 +280,7 @@ class ModelMonitor(Construct):
                     "Minimum" if below else "Maximum",
                     f"{metric} {'below' if below else 'above'} {bound.below if below else bound.above}"))
         for alarm in found:
-            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
+            alerts.notify(alarm)
         return found
 
     def _metric_alarm(self, construct_id: str, namespace: str, metric: str, kind: str, threshold: float,
@@ -304,18 +294,18 @@ class ModelMonitor(Construct):
                        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                        alarm_description=f"{self.endpoint_name} ({TYPES[kind][1]} monitor): {what}")
 
-    def _events(self, alerts: AlertTopic) -> list[events.Rule]:
+    def _events(self, alerts: AlertRoutes) -> list[events.Rule]:
         """Executions of these schedules that fail, or complete with violations."""
         arns = [s.attr_monitoring_schedule_arn for s in self.schedules.values()]
         base = {"source": ["aws.sagemaker"], "detail_type": ["SageMaker Processing Job State Change"]}
         failed = alerts.route(
-            f"{self.node.id}Failed", f"A monitoring execution of {self.endpoint_name} failed",
+            self, "Failed", f"A monitoring execution of {self.endpoint_name} failed",
             events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Failed"]}))
         violations = alerts.route(
-            f"{self.node.id}Violations", f"A monitoring execution of {self.endpoint_name} found violations",
+            self, "Violations", f"A monitoring execution of {self.endpoint_name} found violations",
             events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Completed"],
                                                 "ExitMessage": [{"prefix": "CompletedWithViolations"}]}))
         if self.retrain_gate is not None:
-            violations.add_target(targets.LambdaFunction(self.retrain_gate.function))
+            violations.add_target(alerts.lambda_target(self.retrain_gate.function))
         return [failed, violations]
 

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from ml_platform.constructs.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.pipeline_alerts import AlertSettings, AlertTopic
+from ml_platform.constructs.alerting import AlertRoutes
 from ml_platform.constructs.validation import check_problems
 
 #: Model package group names SageMaker accepts (63 characters at most).
@@ -26,13 +26,13 @@ GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 class ModelRegistry(Construct):
-    """Model package groups ``<name_prefix>-<model>`` and an :class:`AlertTopic` for approvals.
+    """Model package groups ``<name_prefix>-<model>``; approval decisions go to ``alerts``.
 
     :param models: model names (letters, digits, ``-``).
     :param name_prefix: e.g. ``mlp-dev``.
-    :param settings: who is emailed approval decisions. Default: nobody.
-    :param removal_policy: of the groups (DESTROY deletes the registered versions' group) and of
-        the topic's key. Default: RETAIN.
+    :param alerts: where approval and rejection decisions are sent. Default: nowhere.
+    :param removal_policy: of the groups (DESTROY deletes the registered versions' group).
+        Default: RETAIN.
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class ModelRegistry(Construct):
         *,
         models: Sequence[str],
         name_prefix: str,
-        settings: AlertSettings | None = None,
+        alerts: AlertRoutes | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -62,13 +62,12 @@ class ModelRegistry(Construct):
             )
             group.apply_removal_policy(removal_policy)
             self.groups[model] = group
-        self.alerts = AlertTopic(self, "Approvals", display_name="Model approval decisions",
-                                 settings=settings, removal_policy=removal_policy)
-        self.alerts.route("Decided", "A model package was approved or rejected", events.EventPattern(
-            source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
-            detail={"ModelPackageGroupName": list(names.values()),
-                    "ModelApprovalStatus": ["Approved", "Rejected"]},
-        ))
+        self.decisions = alerts.route(
+            self, "Decided", "A model package was approved or rejected", events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": list(names.values()),
+                        "ModelApprovalStatus": ["Approved", "Rejected"]},
+            )) if alerts is not None else None
 
     def group_arn(self, model: str) -> str:
         return self.groups[model].attr_model_package_group_arn

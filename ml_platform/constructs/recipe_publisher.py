@@ -85,7 +85,7 @@ class RecipePublisher(Construct):
             self,
             "Provider",
             on_event_handler=self.function,
-            role=self.framework_role,
+            framework_on_event_role=self.framework_role,
             provider_function_env_encryption=logs_key,
             log_group=logs.LogGroup(
                 self, "ProviderLogs", encryption_key=logs_key, retention=log_retention,

@@ -10,13 +10,14 @@ Each execution builds its training set as of its own start, so a retrain uses th
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.validation import check_problems
+from ml_platform.constructs.naming import sagemaker_pipeline_arn
 from ml_platform.constructs.vpc_function import VpcFunction
 
 #: Why the gate needs no dead-letter queue of its own (EventBridge invokes it asynchronously).
@@ -52,8 +53,7 @@ class RetrainGate(Construct):
             environment={"PIPELINE_NAME": pipeline_name, "COOLDOWN_MINUTES": str(cooldown_hours * 60)},
         )
         self.function, self.role = self.handler.function, self.handler.role
-        self.pipeline_arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline",
-                                                      resource_name=pipeline_name.lower())
+        self.pipeline_arn = sagemaker_pipeline_arn(self, pipeline_name)
         self.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
             resources=[self.pipeline_arn]))

@@ -14,17 +14,27 @@ from ml_platform.constructs.data_lake import DataLake, Zone
 from ml_platform.constructs.databrew_pipeline import DataBrewPipeline, PiiSecret
 from ml_platform.constructs.dataset_pipeline import DatasetPipeline
 from ml_platform.constructs.glue_security import GlueSecurity
-from ml_platform.constructs.pipeline_alerts import PipelineAlerts
+from ml_platform.constructs.alerting import (
+    AlertPath,
+    databrew_job_failed,
+    databrew_validation_failed,
+    glue_crawler_failed,
+    glue_data_quality_failed,
+    glue_job_failed,
+)
 from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.stacks.alerting_stack import alert_routes
 
 #: Zones with catalog databases (artifacts hold models and scripts, not tables).
 CATALOG_ZONES = (Zone.RAW, Zone.PROCESSED, Zone.CURATED)
 
 
 class DataCatalogStack(Stack):
-    """Catalog databases per zone, one :class:`DatasetPipeline` per dataset, Athena and alerts.
+    """Catalog databases per zone, one :class:`DatasetPipeline` per dataset, DataBrew preparation,
+    Athena, and the failures of crawlers, jobs and rule evaluations routed to the alert path.
 
     :param lake: the environment's lake.
+    :param alerts: the environment's alert path.
     :param settings: the ``data_catalog`` section of the environment.
     :param name_prefix: ``<prefix>-<env>``; names crawlers, jobs, workflows and the workgroup.
     :param allow_data_deletion: with the context flag, log groups and keys go with the stack.
@@ -36,6 +46,7 @@ class DataCatalogStack(Stack):
         construct_id: str,
         *,
         lake: DataLake,
+        alerts: AlertPath,
         settings: DataCatalogSettings,
         name_prefix: str,
         allow_data_deletion: bool,
@@ -83,11 +94,25 @@ class DataCatalogStack(Stack):
             self, "Athena", name=f"{name_prefix}-lake", results_bucket=lake.artifacts_bucket,
             key=lake.encryption_key, settings=settings.athena, removal_policy=removal,
         )
-        pipelines = list(self.pipelines.values())
-        self.alerts = PipelineAlerts(
-            self, "Alerts",
-            crawler_names=[c for p in pipelines for c in (p.source_crawler.crawler_name, p.target_crawler.crawler_name)],
-            job_names=[p.job.job_name for p in pipelines],
-            data_quality=any(p.ruleset is not None for p in pipelines),
-            settings=settings.alerts, removal_policy=removal,
-        )
+        self.alerts = alert_routes(self, alerts)
+        self._route_failures()
+
+    def _route_failures(self) -> None:
+        """Failed crawlers, Glue jobs, Data Quality evaluations, DataBrew jobs and validations."""
+        pipelines, brews = list(self.pipelines.values()), list(self.databrew.values())
+        route = self.alerts.route
+        route(self, "CrawlerFailed", "A crawler failed", glue_crawler_failed(
+            [c.crawler_name for p in pipelines for c in (p.source_crawler, p.target_crawler)]))
+        route(self, "JobFailed", "A Glue job run failed, timed out or stopped",
+              glue_job_failed([p.job.job_name for p in pipelines]))
+        if any(p.ruleset is not None for p in pipelines):
+            route(self, "DataQualityFailed", "A Data Quality evaluation failed",
+                  glue_data_quality_failed([p.job.job_name for p in pipelines if p.ruleset is not None]))
+        if brews:
+            route(self, "DataBrewJobFailed", "A DataBrew job run failed, timed out or stopped",
+                  databrew_job_failed([j.name for b in brews for j in (b.recipe_job, b.profile_job)]))
+            rulesets = [b.ruleset.name for b in brews if b.ruleset is not None]
+            if rulesets:
+                route(self, "DataBrewValidationFailed", "A DataBrew ruleset validation failed",
+                      databrew_validation_failed(rulesets))
+        self.alerts.cover_functions()

@@ -8,7 +8,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ml_platform.config import DataLakeSettings
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.data_lake import DataLake
+from ml_platform.stacks.alerting_stack import alert_routes
 
 
 class DataLakeStack(Stack):
@@ -23,6 +25,7 @@ class DataLakeStack(Stack):
         construct_id: str,
         *,
         settings: DataLakeSettings,
+        alerts: AlertPath,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
@@ -35,3 +38,6 @@ class DataLakeStack(Stack):
             access_log_retention_days=settings.access_log_retention_days,
             allow_data_deletion=allow_data_deletion,
         )
+        #: Errors of the functions aws-cdk-lib adds here for its own custom resources.
+        self.alerts = alert_routes(self, alerts)
+        self.alerts.cover_functions()

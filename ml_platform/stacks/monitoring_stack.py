@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.glue_security import allow_cloudwatch_logs
 from ml_platform.constructs.feedback_loop import FeedbackLoop
@@ -16,16 +17,16 @@ from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.model_monitor import ModelMonitor
 from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.pipeline_alerts import AlertTopic
 from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.monitoring_settings import MonitoringSection
 from ml_platform.serving_settings import ServingSettings
+from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.stacks.training_stack import TrainingStack
 
 
 class MonitoringStack(Stack):
     """Model Monitor schedules of the serving stack's ``endpoints`` as the training stack's
-    monitoring role, with violations, failed executions and alarms on an :class:`AlertTopic`, and
+    monitoring role, with violations, failed executions and alarms routed to ``alerts``, and
     a :class:`FeedbackLoop` per endpoint with ``feedback`` (its ground truth is what model quality
     and bias read; its labeled rows go to the model's training pipeline).
 
@@ -44,16 +45,16 @@ class MonitoringStack(Stack):
         lake: DataLake,
         network: MlNetwork,
         training: TrainingStack,
+        alerts: AlertPath,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
         removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
-        self.key = kms.Key(self, "Key", description="Encrypts monitoring notifications and the baseline check's logs",
+        self.key = kms.Key(self, "Key", description="Encrypts the logs of the monitoring functions",
                            enable_key_rotation=True, removal_policy=removal)
         allow_cloudwatch_logs(self.key)
-        self.alerts = AlertTopic(self, "Alerts", display_name="Model Monitor", settings=settings.alerts, key=self.key,
-                                 removal_policy=removal)
+        self.alerts = alert_routes(self, alerts)
         role = training.roles.role("monitoring")
         self.monitors: dict[str, ModelMonitor] = {}
         self.feedback: dict[str, FeedbackLoop] = {}
@@ -68,12 +69,13 @@ class MonitoringStack(Stack):
                 self.feedback[key] = FeedbackLoop(
                     self, f"{pascal_case(key)}Feedback", endpoint_name=endpoint.name, model=pipeline.settings.model,
                     capture=capture, feedback=pipeline.feedback, settings=monitor.feedback, lake=lake,
-                    network=network, key=self.key, removal_policy=removal)
+                    network=network, key=self.key, removal_policy=removal, alerts=self.alerts)
                 ground_truth = self.feedback[key].ground_truth
             self.monitors[key] = ModelMonitor(
                 self, pascal_case(key), endpoint_name=endpoint.name, capture=capture, ground_truth=ground_truth,
-                settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts,
+                settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts, key=self.key,
                 pipeline_name=pipeline.pipeline_name if pipeline is not None and monitor.retrain_on_violations
                 else None,
                 removal_policy=removal,
             )
+        self.alerts.cover_functions()

@@ -7,8 +7,10 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings, network_zones
 from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.stacks.alerting_stack import alert_routes
 
 
 class NetworkStack(Stack):
@@ -20,6 +22,7 @@ class NetworkStack(Stack):
         construct_id: str,
         *,
         settings: NetworkSettings,
+        alerts: AlertPath,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
@@ -29,6 +32,9 @@ class NetworkStack(Stack):
             self, "Network", settings=settings,
             removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion),
         )
+        #: Errors of the functions aws-cdk-lib adds here for its own custom resources.
+        self.alerts = alert_routes(self, alerts)
+        self.alerts.cover_functions()
 
     @property
     def availability_zones(self) -> list[str]:

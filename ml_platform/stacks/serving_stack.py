@@ -7,23 +7,24 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.batch_transform import BatchTransform
 from ml_platform.constructs.lake_locations import LakeDataset, object_folder
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.ml_network import MlNetwork
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.pipeline_alerts import AlertTopic
-from ml_platform.constructs.removal import data_removal_policy
 from ml_platform.constructs.serving_model import ModelContainer, ModelSource
 from ml_platform.constructs.sagemaker_images import builtin_image
 from ml_platform.serving_settings import ModelChoice, ServedContainer, ServingSettings
+from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.stacks.training_stack import TrainingStack
 
 
 class ServingStack(Stack):
     """Endpoints ``<name_prefix>-<key>`` and scheduled batch transforms running as the training
-    stack's inference role, with the endpoints' alarms on an :class:`AlertTopic`.
+    stack's inference role; the endpoints' alarms, the schedules' undeliverable runs and the
+    functions' errors go to ``alerts``.
 
     A registry ``version`` is served as ``<name_prefix>-<model>/<version>``, so that version must
     exist and be approved before this stack is deployed; the inference role is granted the model
@@ -43,13 +44,12 @@ class ServingStack(Stack):
         lake: DataLake,
         network: MlNetwork,
         training: TrainingStack,
+        alerts: AlertPath,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
-        self.alerts = AlertTopic(self, "Alerts", display_name="Endpoint alarms", settings=settings.alerts,
-                                 removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion)
-                                 ) if settings.endpoints else None
+        self.alerts = alert_routes(self, alerts)
         role = training.roles.role("inference")
 
         def source(model: str | None, choice: ModelChoice) -> ModelSource:
@@ -73,17 +73,18 @@ class ServingStack(Stack):
             key: ModelEndpoint(
                 self, pascal_case(key), name=f"{name_prefix}-{key}", model=source(endpoint.model, endpoint),
                 challenger_models={n: source(endpoint.model, c) for n, c in endpoint.challengers.items()},
-                settings=endpoint, role=role, lake=lake, network=network, alerts=self.alerts,  # type: ignore[arg-type]
+                settings=endpoint, role=role, lake=lake, network=network, alerts=self.alerts,
             )
             for key, endpoint in settings.endpoints.items()
         }
         self.batch = {
             key: BatchTransform(
                 self, f"{pascal_case(key)}Batch", name=f"{name_prefix}-{key}", model=source(scoring.model, scoring),
-                settings=scoring, role=role, lake=lake, network=network,
+                settings=scoring, role=role, lake=lake, network=network, alerts=self.alerts,
             )
             for key, scoring in settings.batch.items()
         }
+        self.alerts.cover_functions()
 
     def _image(self, training: TrainingStack, container: ServedContainer) -> str:
         """The URI of a platform repository's tag, or of a built-in algorithm in this region."""

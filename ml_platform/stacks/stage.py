@@ -8,6 +8,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from ml_platform.config import EnvironmentConfig
+from ml_platform.stacks.alerting_stack import AlertingStack
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
 from ml_platform.stacks.labeling_stack import LabelingStack
@@ -31,17 +32,26 @@ class PlatformStage(Stage):
         self.config = config
         tag_everything(self, config.tags.as_aws_tags())
         name_prefix = f"{config.prefix}-{config.name}"  # of every named resource: <prefix>-<env>-...
+        self.alerting = AlertingStack(
+            self,
+            "Alerting",
+            **self._stack_props("Alerting", "alerts"),
+            settings=config.alerts,
+        )
+        alerts = self.alerting.path
         self.data_lake = DataLakeStack(
             self,
             "DataLake",
             **self._stack_props("DataLake", "data lake"),
             settings=config.data_lake,
+            alerts=alerts,
         )
         self.network = NetworkStack(
             self,
             "Network",
             **self._stack_props("Network", "network for SageMaker workloads"),
             settings=config.network,
+            alerts=alerts,
         )
         self.data_catalog: DataCatalogStack | None = None
         if config.data_catalog is not None:
@@ -50,6 +60,7 @@ class PlatformStage(Stage):
                 "DataCatalog",
                 **self._stack_props("DataCatalog", "data catalog and preparation"),
                 lake=self.data_lake.lake,
+                alerts=alerts,
                 settings=config.data_catalog,
                 name_prefix=name_prefix,
             )
@@ -63,6 +74,7 @@ class PlatformStage(Stage):
                 name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
+                alerts=alerts,
                 datasets=self.data_catalog.outputs if self.data_catalog else None,
                 feedback_models=config.feedback_models(),
             )
@@ -78,6 +90,7 @@ class PlatformStage(Stage):
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 training=self.training,
+                alerts=alerts,
             )
         self.monitoring: MonitoringStack | None = None
         if config.monitoring is not None:
@@ -92,8 +105,9 @@ class PlatformStage(Stage):
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 training=self.training,
+                alerts=alerts,
             )
-            self.monitoring.add_dependency(self.serving, "the monitored endpoints must exist")
+            self.monitoring.add_stack_dependency(self.serving, "the monitored endpoints must exist")
         self.labeling: LabelingStack | None = None
         if config.labeling is not None:
             self.labeling = LabelingStack(
@@ -104,6 +118,7 @@ class PlatformStage(Stage):
                 name_prefix=name_prefix,
                 lake=self.data_lake.lake,
                 network=self.network.network,
+                alerts=alerts,
             )
 
     def _stack_props(self, stack: str, what: str) -> dict[str, Any]:

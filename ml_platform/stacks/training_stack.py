@@ -10,16 +10,18 @@ from constructs import Construct
 
 from aws_cdk import aws_iam as iam
 
+from ml_platform.constructs.alerting import SAGEMAKER_JOBS, AlertPath, pipeline_execution_failed, sagemaker_job_failed
 from ml_platform.constructs.data_lake import DataLake
 from ml_platform.constructs.image_repositories import ImageRepositories
 from ml_platform.constructs.lake_locations import LakeDataset
 from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.naming import pascal_case
+from ml_platform.constructs.naming import pascal_case, sagemaker_pipeline_arn
 from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.sagemaker_roles import SageMakerRoles
 from ml_platform.constructs.training_pipeline import TrainingPipeline
 from ml_platform.constructs.model_registry import ModelRegistry
 from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.training_settings import TrainingSettings
 
 
@@ -28,7 +30,9 @@ class TrainingStack(Stack):
     :class:`TrainingPipeline` per model from ``training``; ``datasets`` are the lake datasets the
     pipelines' feature steps may read, by name (the data catalog stack's ``outputs``);
     ``feedback_models`` are the models whose served predictions come back labeled (a monitoring
-    feedback loop writes their pipeline's ``feedback``)."""
+    feedback loop writes their pipeline's ``feedback``). Failed pipeline executions, failed SageMaker
+    jobs of the account (training, tuning, processing, transform) and approval decisions go to
+    ``alerts``."""
 
     def __init__(
         self,
@@ -39,6 +43,7 @@ class TrainingStack(Stack):
         name_prefix: str,
         lake: DataLake,
         network: MlNetwork,
+        alerts: AlertPath,
         allow_data_deletion: bool,
         datasets: Mapping[str, LakeDataset] | None = None,
         feedback_models: Collection[str] = (),
@@ -46,10 +51,11 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
         removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        self.alerts = alert_routes(self, alerts)
         self.images = ImageRepositories(self, "Images", repositories=settings.repositories,
                                         name_prefix=name_prefix, removal_policy=removal)
         self.registry = ModelRegistry(self, "Registry", models=settings.models, name_prefix=name_prefix,
-                                      settings=settings.approvals, removal_policy=removal)
+                                      alerts=self.alerts, removal_policy=removal)
         boundary = (
             iam.ManagedPolicy.from_managed_policy_name(self, "Boundary", settings.permissions_boundary)
             if settings.permissions_boundary
@@ -76,3 +82,13 @@ class TrainingStack(Stack):
                 registry=self.registry, models=settings.models,
                 trusted_account=settings.personas.trusted_account, permissions_boundary=boundary,
             )
+        self._route_failures()
+
+    def _route_failures(self) -> None:
+        """Failed executions of the pipelines, and failed SageMaker jobs of any origin."""
+        if self.pipelines:
+            self.alerts.route(self, "PipelineFailed", "A training pipeline execution failed", pipeline_execution_failed(
+                [sagemaker_pipeline_arn(self, p.pipeline_name) for p in self.pipelines.values()]))
+        for kind, (detail_type, _) in SAGEMAKER_JOBS.items():
+            self.alerts.route(self, kind, f"A job failed: {detail_type}", sagemaker_job_failed(kind))
+        self.alerts.cover_functions()

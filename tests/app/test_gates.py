@@ -148,3 +148,31 @@ def test_synthesis_is_deterministic(assembly, tmp_path):
     assert [p.relative_to(assembly) for p in first] == [p.relative_to(again) for p in second]
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two synths"
+
+
+def test_no_exception_is_recorded_above_a_resource(tmp_path):
+    """Every acknowledgment sits on a construct that holds resources, and none on an app, stage or
+    stack: an exception made there would cover resources a reviewer never sees it beside.
+    (aws-cdk-lib's own provider functions and roles are plain CfnResources that cdk-nag's rules do
+    not inspect; their checkov and cfn-lint exceptions are in their own metadata.)"""
+    from aws_cdk import App, CfnResource, Stack, Stage, Validations
+
+    app = build_app(CONFIG_DIR, outdir=str(tmp_path), context=CDK_CONTEXT)
+    holders = [c for c in app.node.find_all()
+               if any(e.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY for e in c.node.metadata)]
+    assert holders
+    for construct in holders:
+        assert not isinstance(construct, (App, Stage, Stack)), construct.node.path
+        assert isinstance(construct, CfnResource) or any(
+            isinstance(c, CfnResource) for c in construct.node.find_all()), construct.node.path
+
+
+def test_the_app_calls_no_deprecated_api(tmp_path):
+    """jsii raises on a deprecated aws-cdk-lib API when JSII_DEPRECATED=fail (instead of printing a
+    warning on every synth): building every environment must not raise."""
+    code = ("import json, sys; from pathlib import Path; from ml_platform.platform_app import build_app; "
+            "build_app(Path(sys.argv[1]), outdir=sys.argv[2], context=json.loads(sys.argv[3]))")
+    result = subprocess.run([sys.executable, "-c", code, str(CONFIG_DIR), str(tmp_path), json.dumps(CDK_CONTEXT)],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "JSII_DEPRECATED": "fail"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "deprecated" not in result.stderr.lower(), result.stderr[-2000:]

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from ml_platform.config import load_environment
+from ml_platform.config import ConfigError, load_environment
 from ml_platform.platform_app import CONFIG_DIR_VARIABLE, build_app
 from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT
 
@@ -29,7 +30,7 @@ def _manifest_stacks(assembly, env):
 def test_stack_names_follow_prefix_env_stack(assembly):
     for path in CONFIG_DIR.glob("*.yaml"):
         config = load_environment(path)
-        stacks = ["DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling)
+        stacks = ["Alerting", "DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling)
         expected = [f"{config.prefix}-{path.stem}-{stack}" for stack in stacks]
         assert sorted(_manifest_stacks(assembly, path.stem)) == sorted(expected)
 
@@ -115,7 +116,8 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
     assert lines[1:] == [
         f"{tmp_path / 'dev.yaml'}: account: input should be a valid string; put the value in quotes (got 42)",
         f"{tmp_path / 'dev.yaml'}: colour: unknown key; allowed keys: account, region, prefix, tags, "
-        "allow_data_deletion, termination_protection, data_lake, network, data_catalog, training, serving, monitoring, labeling",
+        "allow_data_deletion, termination_protection, alerts, data_lake, network, data_catalog, training, serving, "
+        "monitoring, labeling",
     ]
     assert not (tmp_path / "cdk.out").exists()
 
@@ -169,23 +171,28 @@ def test_serving_endpoints_serve_the_configured_registry_version(templates):
     assert '"TransformJobName\\":\\"mlp-dev-churn-nightly-<aws.scheduler.execution-id>' in json.dumps(schedule["Target"]["Input"])
 
 
-def test_serving_alerts_email_the_configured_addresses(tmp_path):
+def test_every_stack_alerts_through_the_environments_one_topic(tmp_path):
+    """The configured addresses subscribe to the one alert topic of the Alerting stack, and every
+    other stack's routes publish to that topic."""
     (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text().replace(
-        "serving:\n", "serving:\n  alerts: {emails: [oncall@example.com]}\n"))
+        "data_lake:\n", "alerts: {emails: [oncall@example.com]}\ndata_lake:\n", 1))
     app = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
-    serving = app.node.find_child("prod").serving
-    subscriptions = [r for r in serving.node.find_all() if r.node.id == "oncall@example.com"]
+    stage = app.node.find_child("prod")
+    subscriptions = [r for r in stage.node.find_all() if r.node.id == "oncall@example.com"]
     assert len(subscriptions) == 1
-    topic = serving.resolve(serving.alerts.topic.topic_arn)
-    assert serving.resolve(subscriptions[0].node.default_child.topic_arn) == topic
+    alerting = stage.alerting
+    assert alerting.resolve(subscriptions[0].node.default_child.topic_arn) == alerting.resolve(
+        alerting.path.topic.topic_arn)
+    for stack in (stage.data_lake, stage.network, stage.data_catalog, stage.training, stage.serving, stage.monitoring):
+        assert stack.alerts.topic is alerting.path.topic, stack.stack_name
 
 
 def test_prod_monitors_every_type_once_its_endpoint_is_deployed(assembly, templates):
-    """prod runs all four Model Monitor types on its endpoint; the stack deploys after Serving."""
+    """prod runs the three offered Model Monitor types on its endpoint; the stack deploys after Serving."""
     monitoring = templates["prod"]["mlp-prod-Monitoring"]["Resources"]
     schedules = sorted((r["Properties"]["MonitoringScheduleConfig"]["MonitoringType"], r["Properties"]["EndpointName"])
                        for r in monitoring.values() if r["Type"] == "AWS::SageMaker::MonitoringSchedule")
-    assert schedules == [(t, "mlp-prod-churn") for t in ("DataQuality", "ModelBias", "ModelExplainability", "ModelQuality")]
+    assert schedules == [(t, "mlp-prod-churn") for t in ("DataQuality", "ModelBias", "ModelQuality")]
     stacks = _manifest_stacks(assembly, "prod")
     assert any("Serving" in d for d in stacks["mlp-prod-Monitoring"]["dependencies"])
     assert "mlp-staging-Monitoring" not in templates["staging"] and "mlp-dev-Monitoring" not in templates["dev"]
@@ -195,19 +202,19 @@ def test_dev_enables_labeling_with_a_cognito_workforce_one_team_and_the_task(tem
     labeling = templates["dev"]["mlp-dev-Labeling"]["Resources"]
     kinds = sorted({r["Type"] for r in labeling.values()} & {
         "AWS::Cognito::UserPool", "AWS::SageMaker::Workforce", "AWS::SageMaker::Workteam", "AWS::SageMaker::HumanTaskUi"})
-    assert kinds == ["AWS::Cognito::UserPool", "AWS::SageMaker::HumanTaskUi", "AWS::SageMaker::Workforce",
-                     "AWS::SageMaker::Workteam"]
+    assert kinds == ["AWS::Cognito::UserPool", "AWS::SageMaker::Workforce", "AWS::SageMaker::Workteam"]
     [team] = [r["Properties"] for r in labeling.values() if r["Type"] == "AWS::SageMaker::Workteam"]
     assert team["WorkteamName"] == "mlp-dev-radiologists"
     assert "mlp-prod-Labeling" not in templates["prod"]
 
 
-def test_monitoring_alerts_email_the_configured_addresses(tmp_path):
+def test_a_section_level_alerts_key_is_refused_in_one_line(tmp_path):
+    """Alerts are one environment-wide section now; the old per-section key names itself."""
     (tmp_path / "prod.yaml").write_text((CONFIG_DIR / "prod.yaml").read_text().replace(
         "\nmonitoring:\n", "\nmonitoring:\n  alerts: {emails: [ml-oncall@example.com]}\n"))
-    monitoring = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT).node.find_child("prod").monitoring
-    [subscription] = [r for r in monitoring.node.find_all() if r.node.id == "ml-oncall@example.com"]
-    assert monitoring.resolve(subscription.node.default_child.topic_arn) == monitoring.resolve(monitoring.alerts.topic.topic_arn)
+    with pytest.raises(ConfigError) as caught:
+        build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
+    assert str(caught.value).endswith("prod.yaml: monitoring.alerts: unknown key; allowed keys: endpoints")
 
 
 def test_a_container_of_a_platform_repository_serves_its_tag_with_its_environment(tmp_path):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ml_platform.config import ConfigError, load_environment, load_environments
-from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone
-from ml_platform.constructs.lake_lifecycle import LifecyclePolicy, Transition
+from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, ZONE_READERS, Zone
+from ml_platform.constructs.lake_lifecycle import ARCHIVE_CLASSES, READABLE_CLASSES, LifecyclePolicy, Transition
 from tests.conftest import CONFIG_DIR
 
 MINIMAL = """\
@@ -110,7 +110,7 @@ def test_bad_identifiers_and_missing_keys(tmp_path, replace, by, expected):
     [
         ("colour: blue\n",
          "colour: unknown key; allowed keys: account, region, prefix, tags, allow_data_deletion, "
-         "termination_protection, data_lake, network, data_catalog, training"),
+         "termination_protection, alerts, data_lake, network, data_catalog, training"),
         ("data_lake:\n  lifecycle:\n    expire_days: 3\n",
          "data_lake.lifecycle.expire_days: unknown key; allowed keys: transitions, "
          "noncurrent_version_expiration_days, abort_incomplete_multipart_upload_days"),
@@ -211,7 +211,7 @@ def test_data_catalog_is_optional_and_takes_defaults(tmp_path):
     assert (sales.source_zone, sales.target_zone, sales.schedule, sales.quality) == ("raw", "processed", None, None)
     assert sales.job.worker_type == "G.1X" and sales.crawler.recrawl == "new_folders_only"
     assert catalog.athena.bytes_scanned_cutoff_mb == 10_240
-    assert catalog.alerts.emails == ()
+    assert load_environment(write(tmp_path, MINIMAL.format(env="dev"))).alerts.emails == ()
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -421,7 +421,7 @@ def test_serving_may_hold_only_batch_transforms(tmp_path):
      ["serving.batch.churn-nightly-scores: job name prefix 'acme-ml-dev-churn-nightly-scores' is longer than 26 characters"]),
     (("instance_type: ml.m5.large", "instance_type: ml.t2.medium"),
      ["serving.batch.nightly.instance_type: instance type 'ml.t2.medium' is not offered by SageMaker for batch transform"]),
-    (("  batch:\n", "  other: {}\n  batch:\n"), ["serving.other: unknown key; allowed keys: endpoints, batch, alerts"]),
+    (("  batch:\n", "  other: {}\n  batch:\n"), ["serving.other: unknown key; allowed keys: endpoints, batch"]),
 ])
 def test_batch_mistakes_name_their_key_path(tmp_path, change, expected):
     problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + BATCH.replace(*change)))
@@ -429,7 +429,7 @@ def test_batch_mistakes_name_their_key_path(tmp_path, change, expected):
 
 
 def test_serving_needs_something_to_serve(tmp_path):
-    text = MINIMAL.format(env="dev") + BATCH.split("  batch:")[0] + "  alerts: {}\n"
+    text = MINIMAL.format(env="dev") + BATCH.split("  batch:")[0] + "  endpoints: {}\n"
     assert problems_of(write(tmp_path, text)) == ["serving: give at least one of endpoints and batch"]
 
 
@@ -464,7 +464,6 @@ def test_monitoring_section_loads_with_its_defaults(tmp_path):
     config = load_environment(write(tmp_path, MINIMAL.format(env="dev") + MONITORING))
     monitor = config.monitoring.endpoints["churn"]
     assert list(monitor.jobs()) == ["data_quality"] and monitor.data_quality.schedule == "daily"
-    assert config.monitoring.alerts.emails == ()
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -509,3 +508,97 @@ def test_labeling_section_loads_and_its_mistakes_name_their_key_path(tmp_path):
     problems = problems_of(write(tmp_path, MINIMAL.format(env="dev") + LABELING.replace("[cat, dog]", "[cat]").replace(
         "teams: {annotators: {}}", "teams: {annotators: {}}\n    source_cidrs: [10.0.0.1/8]")))
     assert [p.split(":")[0] for p in problems] == ["labeling.workforce.source_cidrs[0]", "labeling.task.labels"]
+
+
+# -- lifecycle classes of zones that are read --------------------------------------------------------
+
+ARCHIVE_LIFECYCLE = """\
+data_lake:
+  lifecycle:
+    transitions: [{storage_class: GLACIER_IR, days: 90}, {storage_class: DEEP_ARCHIVE, days: 365}]
+"""
+
+
+def _lake(lifecycle: str = "", zones: str = "") -> str:
+    return MINIMAL.format(env="dev") + "data_lake:\n" + lifecycle + zones
+
+
+@pytest.mark.parametrize("storage_class", READABLE_CLASSES)
+def test_readable_classes_are_accepted_for_every_zone(tmp_path, storage_class):
+    transition = f"{{storage_class: {storage_class}, days: 30}}"
+    text = _lake(f"  lifecycle: {{transitions: [{transition}]}}\n",
+                 f"  zone_lifecycle: {{raw: {{transitions: [{transition}]}}}}\n")
+    lake = load_environment(write(tmp_path, text)).data_lake
+    assert lake.lifecycle.transitions[0].storage_class == storage_class
+
+
+@pytest.mark.parametrize("storage_class", ARCHIVE_CLASSES)
+def test_archive_class_in_the_lifecycle_of_read_zones_is_refused(tmp_path, storage_class):
+    text = _lake(f"  lifecycle:\n    transitions: [{{storage_class: {storage_class}, days: 120}}]\n")
+    assert problems_of(write(tmp_path, text)) == [
+        f"data_lake.lifecycle.transitions[0].storage_class: {storage_class} after 120 days makes objects "
+        "unreadable until restored, and it applies to zones raw, processed, curated, artifacts, which the "
+        "platform reads; allowed: STANDARD_IA, INTELLIGENT_TIERING, ONEZONE_IA, GLACIER_IR"
+    ]
+
+
+@pytest.mark.parametrize("zone", [z.value for z in Zone])
+@pytest.mark.parametrize("storage_class", ARCHIVE_CLASSES)
+def test_archive_class_in_a_zone_lifecycle_is_refused_naming_the_zone(tmp_path, zone, storage_class):
+    text = _lake(zones=f"  zone_lifecycle:\n    {zone}:\n      transitions: [{{storage_class: {storage_class}, days: 1}}]\n")
+    [problem] = problems_of(write(tmp_path, text))
+    assert problem.startswith(
+        f"data_lake.zone_lifecycle.{zone}.transitions[0].storage_class: {storage_class} after 1 days makes objects "
+        f"unreadable until restored, and {zone} is read by {ZONE_READERS[Zone(zone)]}; allowed: "
+    ), problem
+
+
+def test_each_archive_transition_is_one_line_and_an_unused_lifecycle_is_not_checked(tmp_path):
+    every_zone = "".join(f"    {z.value}: {{}}\n" for z in Zone)
+    assert load_environment(write(tmp_path, MINIMAL.format(env="dev") + ARCHIVE_LIFECYCLE + "  zone_lifecycle:\n"
+                                  + every_zone)).data_lake.zone_lifecycle.keys() == set(Zone)
+    text = (MINIMAL.format(env="dev") + ARCHIVE_LIFECYCLE.replace("{storage_class: GLACIER_IR, days: 90}",
+                                                                  "{storage_class: GLACIER, days: 90}")
+            + "  zone_lifecycle:\n    raw: {}\n")
+    problems = problems_of(write(tmp_path, text))
+    assert [p.split(":")[0] for p in problems] == [
+        "data_lake.lifecycle.transitions[0].storage_class", "data_lake.lifecycle.transitions[1].storage_class"
+    ]
+    assert "it applies to zones processed, curated, artifacts," in problems[0]
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_committed_lake_lifecycles_keep_read_zones_readable(path):
+    import yaml
+
+    from ml_platform.config import DataLakeSettings
+
+    lake = DataLakeSettings.model_validate(yaml.safe_load(path.read_text()).get("data_lake", {}))
+    assert lake.problems() == []
+
+
+# -- services of the region -------------------------------------------------------------------------
+
+
+def test_a_section_whose_service_the_region_lacks_is_named(tmp_path):
+    zurich = MINIMAL.format(env="dev").replace("eu-west-1", "eu-central-2")
+    assert load_environment(write(tmp_path, zurich + CATALOG)).region == "eu-central-2"
+    [problem] = problems_of(write(tmp_path, zurich + CATALOG + BREW))
+    assert problem.startswith(
+        "data_catalog.databrew: needs AWS Glue DataBrew (databrew), which region 'eu-central-2' does not offer; "
+        "regions that do: af-south-1, "
+    ), problem
+
+
+def test_a_region_botocore_does_not_know_is_refused(tmp_path):
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev").replace("eu-west-1", "eu-west-9")))
+    assert problem.startswith("region: not a region in the endpoint data of botocore "), problem
+    assert problem.endswith("(got 'eu-west-9')")
+
+
+def test_alerts_are_one_section_for_the_environment(tmp_path):
+    """Subscriptions live in the environment's one ``alerts`` section; a bad address names its key."""
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "alerts:\n  emails: [ops]\n"))
+    assert problem.startswith("alerts.emails[0]: "), problem
+    [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "alerts:\n  https_endpoints: [http://x.example.com]\n"))
+    assert problem.startswith("alerts.https_endpoints[0]: "), problem

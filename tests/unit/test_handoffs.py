@@ -308,9 +308,9 @@ def test_the_monitors_and_the_feedback_loop_read_the_endpoints_capture(envs):
     serving, monitoring = env.name("Serving"), env.name("Monitoring")
     configs = env.resources("Serving", "AWS::SageMaker::EndpointConfig")
     endpoints = {r["Properties"]["EndpointName"]: r for r in env.resources("Serving", "AWS::SageMaker::Endpoint").values()}
-    monitored = {k: r for kind in ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
+    monitored = {k: r for kind in ("DataQuality", "ModelQuality", "ModelBias")
                  for k, r in env.resources("Monitoring", f"AWS::SageMaker::{kind}JobDefinition").items()}
-    assert len(monitored) == 4
+    assert len(monitored) == 3
     for definition in monitored.values():
         props = definition["Properties"]
         [job_input] = [v for k, v in props.items() if k.endswith("JobInput")]

@@ -9,6 +9,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
+from ml_platform.constructs.alerting import AlertPath
 from ml_platform.constructs.ml_network import DEFAULT_ENDPOINTS, ENDPOINTS, MlNetwork, NetworkSettings
 from ml_platform.stacks.network_stack import NetworkStack
 
@@ -16,7 +17,10 @@ ENV = {"account": "111111111111", "region": "eu-west-1"}
 
 
 def build(**settings) -> tuple[NetworkStack, dict]:
-    stack = NetworkStack(App(), "Net", env=ENV, settings=NetworkSettings(**settings), allow_data_deletion=False)
+    app = App()
+    alerts = AlertPath(Stack(app, "Alerts", env=ENV), "Alerts")
+    stack = NetworkStack(app, "Net", env=ENV, settings=NetworkSettings(**settings), alerts=alerts,
+                         allow_data_deletion=False)
     return stack, Template.from_stack(stack).to_json()["Resources"]
 
 

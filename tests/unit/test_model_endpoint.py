@@ -20,7 +20,7 @@ from ml_platform.constructs.endpoint_settings import (
 from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
 from ml_platform.constructs.model_endpoint import ModelEndpoint
 from ml_platform.constructs.serving_model import ModelSource
-from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.alerting import AlertPath, AlertRoutes
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
 from tests.conftest import assert_gates_pass, synth_gated
 
@@ -37,7 +37,8 @@ def serving_parts(scope):
     stack = Stack(scope, "Serving", env=ENV)
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=[]))
     roles = SageMakerRoles(stack, "Roles", lake=lake, settings={"inference": RoleSettings()}, network=network)
-    alerts = AlertTopic(stack, "Alerts", display_name="Serving")
+    path = AlertPath(stack, "AlertPath")
+    alerts = AlertRoutes(stack, "Alerts", topic=path.topic, key=path.key)
     return stack, {"role": roles.role("inference"), "lake": lake, "network": network, "alerts": alerts}
 
 
@@ -252,7 +253,7 @@ def test_construct_rejects_an_invalid_name_and_package_arn():
         ModelEndpoint(stack, "Churn", name="churn_v2", model=ModelSource.package(group), settings=EndpointSettings.model_validate(BASE),
                       role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
                       lake=lake, network=MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2)),
-                      alerts=AlertTopic(stack, "Alerts", display_name="x"))
+                      alerts=AlertRoutes(stack, "Alerts", topic=(p := AlertPath(stack, "P")).topic, key=p.key))
     assert str(caught.value) == (
         "ModelEndpoint Serving/Churn: name 'churn_v2' is invalid; use letters, digits and '-', 63 characters at most; "
         f"model_package_arn '{group}' is not the ARN of a model package version "

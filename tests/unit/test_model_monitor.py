@@ -24,7 +24,7 @@ from ml_platform.constructs.monitor_settings import (
     interval_hours,
     monitoring_cron,
 )
-from ml_platform.constructs.pipeline_alerts import AlertTopic
+from ml_platform.constructs.alerting import AlertPath, AlertRoutes
 from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
 from tests.conftest import assert_gates_pass, synth_gated
 
@@ -40,11 +40,9 @@ MODEL_QUALITY = {"schedule": "every 6 hours", "problem_type": "BinaryClassificat
 BIAS = {"ground_truth": GROUND_TRUTH, "headers": ["age", "amount", "churned"], "label": "churned",
         "positive_label_values": [1], "facets": [{"column": "age", "values": [65]}, {"column": "amount"}],
         "constraints": {"zone": "artifacts", "key": B + "bias.json"}, "probability_threshold": 0.7}
-EXPLAINABILITY = {"headers": ["age", "amount"], "shap_baseline": [[45, 120.5]], "num_samples": 50,
-                  "agg_method": "median", "constraints": {"zone": "artifacts", "key": B + "shap.json"}}
 EVERY = {**MINIMAL, "retrain_on_violations": True,
          "data_quality": {**DATA_QUALITY, "schedule": "hourly", "drift_alarms": {"amount": 0.2}},
-         "model_quality": MODEL_QUALITY, "bias": BIAS, "explainability": EXPLAINABILITY}
+         "model_quality": MODEL_QUALITY, "bias": BIAS}
 
 
 def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV, ground_truth=None):
@@ -55,11 +53,12 @@ def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", 
     from aws_cdk import aws_kms as kms
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     allow_cloudwatch_logs(key)
-    alerts = AlertTopic(stack, "Alerts", display_name="Monitoring", key=key)
+    path = AlertPath(stack, "AlertPath")
+    alerts = AlertRoutes(stack, "Alerts", topic=path.topic, key=path.key)
     capture = LakeDataset(Zone.RAW, f"data-capture/{endpoint_name}/", "capture")
     monitor = ModelMonitor(stack, "Churn", endpoint_name=endpoint_name, capture=capture,
                            settings=MonitorSettings.model_validate(settings), role=roles.role("monitoring"), lake=lake,
-                           network=network, alerts=alerts, pipeline_name=pipeline_name, ground_truth=ground_truth)
+                           network=network, alerts=alerts, key=key, pipeline_name=pipeline_name, ground_truth=ground_truth)
     return stack, monitor, alerts
 
 
@@ -147,15 +146,11 @@ def test_every_type_gets_its_job_image_and_schedule(every):
     assert {n: (c["MonitoringType"], c["ScheduleConfig"]["ScheduleExpression"]) for n, c in schedules.items()} == {
         "t-churn-data-quality": ("DataQuality", "cron(0 * ? * * *)"),
         "t-churn-model-quality": ("ModelQuality", "cron(0 0/6 ? * * *)"),
-        "t-churn-bias": ("ModelBias", "cron(0 0 ? * * *)"),
-        "t-churn-explainability": ("ModelExplainability", "cron(0 0 ? * * *)")}
+        "t-churn-bias": ("ModelBias", "cron(0 0 ? * * *)")}
     clarify = monitor_image("clarify", "eu-west-1")
     [bias] = of_type(found, "AWS::SageMaker::ModelBiasJobDefinition")
-    [shap] = of_type(found, "AWS::SageMaker::ModelExplainabilityJobDefinition")
     assert bias["Properties"]["ModelBiasAppSpecification"]["ImageUri"] == clarify
-    assert shap["Properties"]["ModelExplainabilityAppSpecification"]["ImageUri"] == clarify
-    assert all(r["Properties"][key]["EnableNetworkIsolation"] for r, key in (
-        (bias, "NetworkConfig"), (shap, "NetworkConfig")))
+    assert bias["Properties"]["NetworkConfig"]["EnableNetworkIsolation"] is True
 
 
 def test_model_quality_reads_ground_truth_with_its_attributes(every):
@@ -182,23 +177,18 @@ def asset_json(assembly: Path, config_uri: str) -> dict:
     return json.loads((assembly / f"asset.{config_uri.rsplit('/', 1)[1]}").read_text())
 
 
-def test_clarify_analysis_configs_ship_as_assets_the_role_may_read_one_by_one(assembly):
+def test_clarify_analysis_config_ships_as_an_asset_the_role_may_read_alone(assembly):
     found = json.loads((assembly / "Monitoring.template.json").read_text())["Resources"]
     [bias] = of_type(found, "AWS::SageMaker::ModelBiasJobDefinition")
-    [shap] = of_type(found, "AWS::SageMaker::ModelExplainabilityJobDefinition")
     bias_uri = bias["Properties"]["ModelBiasAppSpecification"]["ConfigUri"]
-    shap_uri = shap["Properties"]["ModelExplainabilityAppSpecification"]["ConfigUri"]
     assert asset_json(assembly, bias_uri) == {
         "version": "1.0", "headers": ["age", "amount", "churned"], "label": "churned", "label_values_or_threshold": [1],
         "facet": [{"name_or_index": "age", "value_or_threshold": [65]}, {"name_or_index": "amount"}],
         "methods": {"post_training_bias": {"methods": "all"}}, "predictor": {"probability_threshold": 0.7}}
-    assert asset_json(assembly, shap_uri) == {
-        "version": "1.0", "headers": ["age", "amount"], "predictor": {"content_type": "text/csv", "accept_type": "text/csv"},
-        "methods": {"shap": {"baseline": [[45, 120.5]], "num_samples": 50, "agg_method": "median", "use_logit": False}}}
     gets = [s for k, p in found.items() if p["Type"] == "AWS::IAM::ManagedPolicy" and "MonitoringRole" in k
             for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
     objects = sorted(json.dumps(s["Resource"]) for s in gets if "cdk-" in json.dumps(s["Resource"]))
-    assert len(objects) == 2 and all(o.endswith('.json"]]}') for o in objects)  # each config object, not the bucket
+    assert len(objects) == 1 and objects[0].endswith('.json"]]}')  # the config object, not the bucket
 
 
 def test_alarms_watch_the_named_drift_and_quality_metrics(every):
@@ -265,7 +255,9 @@ def test_model_quality_without_any_ground_truth_is_a_construct_error():
 def test_without_retraining_violations_only_notify(minimal):
     _, monitor, _, found = minimal
     assert all(len(r["Properties"]["Targets"]) == 1 for r in of_type(found, "AWS::Events::Rule"))
-    assert not of_type(found, "AWS::CloudWatch::Alarm") and monitor.retrain_gate is None
+    # Only the dead-letter queue's depth alarm: no metric alarm without drift or quality bounds.
+    assert [a["Properties"]["MetricName"] for a in of_type(found, "AWS::CloudWatch::Alarm")] == [
+        "ApproximateNumberOfMessagesVisible"] and monitor.retrain_gate is None
     assert not of_type(found, "AWS::Lambda::Function") or all(
         "PIPELINE_NAME" not in f["Properties"].get("Environment", {}).get("Variables", {})
         for f in of_type(found, "AWS::Lambda::Function"))
@@ -319,7 +311,7 @@ def test_schedule_shapes(value, cron, hours):
     ({**MINIMAL, "data_quality": {"constraints": DATA_QUALITY["constraints"]}}, "statistics\n  Field required"),
     ({**MINIMAL, "data_quality": {**DATA_QUALITY, "constraints": {"zone": "artifacts", "key": "/abs.json"}}},
      "should match pattern"),
-    ({"reports": MINIMAL["reports"]}, "give at least one of data_quality, model_quality, bias, explainability"),
+    ({"reports": MINIMAL["reports"]}, "give at least one of data_quality, model_quality, bias \\["),
     ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "metric_alarms": {"auc": {}}}}, "give below or above, exactly one"),
     ({**MINIMAL, "model_quality": {**MODEL_QUALITY, "metric_alarms": {"auc": {"below": 0.7, "above": 0.9}}}},
      "give below or above, exactly one"),
@@ -334,10 +326,6 @@ def test_schedule_shapes(value, cron, hours):
     ({**MINIMAL, "bias": {**BIAS, "headers": ["churned", "age", "amount"]}}, "the label 'churned' must be the last of headers"),
     ({**MINIMAL, "bias": {**BIAS, "facets": []}}, "at least 1 item"),
     ({**MINIMAL, "bias": {**BIAS, "positive_label_values": []}}, "at least 1 item"),
-    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "shap_baseline": [[1, 2], [3]]}},
-     "shap_baseline rows 1 do not have one value per header \\(2\\)"),
-    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "agg_method": "max"}}, "mean_abs"),
-    ({**MINIMAL, "explainability": {**EXPLAINABILITY, "shap_baseline": []}}, "at least 1 item"),
     ({**MINIMAL, "bias": {k: v for k, v in BIAS.items() if k != "ground_truth"}},
      "bias need ground truth: give feedback"),
     ({**MINIMAL, "retrain_cooldown_hours": 721}, "less than or equal to 720"),
@@ -351,7 +339,7 @@ def test_settings_errors(settings, message):
 
 
 def test_defaults():
-    settings = MonitorSettings.model_validate({**MINIMAL, "explainability": EXPLAINABILITY})
+    settings = MonitorSettings.model_validate({**MINIMAL, "bias": BIAS})
     job = settings.data_quality
     assert (job.schedule, job.instance_type, job.instance_count, job.volume_size_gb, job.max_runtime_minutes) == (
         "daily", "ml.m5.xlarge", 1, 30, 60)
@@ -360,8 +348,7 @@ def test_defaults():
     feedback = FeedbackSettings.model_validate({"labels": {"zone": "raw", "prefix": "l/"}})
     assert (feedback.id_attribute, feedback.label_attribute, feedback.lookback_days) == (
         "inference-id", "label", DEFAULT_LOOKBACK_DAYS)
-    assert list(settings.jobs()) == ["data_quality", "explainability"]
-    assert settings.explainability.content_type == "text/csv"
+    assert list(settings.jobs()) == ["data_quality", "bias"]
     assert MonitorSettings.model_validate({**MINIMAL, "bias": {k: v for k, v in BIAS.items() if k != "probability_threshold"}}
                                           ).bias.probability_threshold == 0.5
 
@@ -386,9 +373,3 @@ def test_job_resources_and_runtime_options_reach_the_job_definition():
     assert definition["Properties"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 5400}
     [schedule] = of_type(resources(stack), "AWS::SageMaker::MonitoringSchedule")
     assert schedule["Properties"]["MonitoringScheduleConfig"]["ScheduleConfig"] == {"ScheduleExpression": "cron(0 0/2 ? * * *)"}
-
-
-def test_explainability_of_a_json_lines_model_tells_clarify_so():
-    settings = MonitorSettings.model_validate({**MINIMAL, "explainability": {**EXPLAINABILITY, "content_type": "application/jsonlines"}})
-    assert settings.explainability.analysis_config()["predictor"] == {
-        "content_type": "application/jsonlines", "accept_type": "application/jsonlines"}

@@ -17,7 +17,7 @@ from ml_platform.constructs.image_repositories import (
     RepositorySettings,
 )
 from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.pipeline_alerts import AlertSettings
+from ml_platform.constructs.alerting import AlertPath, AlertRoutes
 from ml_platform.training_settings import TrainingSettings
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
@@ -85,8 +85,9 @@ def test_bad_repository_name_is_rejected():
 
 def test_registry_groups_and_approval_notices():
     s = stack()
+    path = AlertPath(s, "AlertPath")
     ModelRegistry(s, "Registry", models=["churn", "fraud"], name_prefix="t-dev",
-                  settings=AlertSettings(emails=["ml@example.com"]))
+                  alerts=AlertRoutes(s, "Alerts", topic=path.topic, key=path.key))
     groups = sorted(g["Properties"]["ModelPackageGroupName"] for g in resources(s, "AWS::SageMaker::ModelPackageGroup"))
     assert groups == ["t-dev-churn", "t-dev-fraud"]
     [rule] = resources(s, "AWS::Events::Rule")
@@ -94,8 +95,8 @@ def test_registry_groups_and_approval_notices():
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
         "detail": {"ModelPackageGroupName": ["t-dev-churn", "t-dev-fraud"], "ModelApprovalStatus": ["Approved", "Rejected"]}}
     [topic] = resources(s, "AWS::SNS::Topic")
-    assert "KmsMasterKeyId" in topic["Properties"]
-    assert resources(s, "AWS::SNS::Subscription")[0]["Properties"]["Endpoint"] == "ml@example.com"
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": s.resolve(path.topic.node.default_child.logical_id)} and "DeadLetterConfig" in target
     assert all(g["DeletionPolicy"] == "Retain" for g in resources(s, "AWS::SageMaker::ModelPackageGroup"))
 
 
