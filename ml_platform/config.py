@@ -17,20 +17,20 @@ import yaml
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-from ml_platform.constructs.athena_workgroup import AthenaSettings
-from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone, lifecycle_problems
-from ml_platform.constructs.databrew_pipeline import DataBrewDatasetSettings
-from ml_platform.constructs.dataset_pipeline import DatasetName, DatasetSettings
-from ml_platform.constructs.lake_locations import DAILY as PARTITION_KEYS
-from ml_platform.constructs.lake_lifecycle import LifecyclePolicy
-from ml_platform.constructs.ml_network import NetworkSettings
-from ml_platform.constructs.alerting import AlertSettings
-from ml_platform.constructs.validation import StrictSettings
-from ml_platform.constructs.labeling_settings import LabelingSettings
-from ml_platform.monitoring_settings import MonitoringSection
+from ml_platform.constructs.lake.athena_workgroup import AthenaSettings
+from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone, lifecycle_problems
+from ml_platform.constructs.preparation.databrew_pipeline import DataBrewDatasetSettings
+from ml_platform.constructs.preparation.dataset_pipeline import DatasetName, DatasetSettings
+from ml_platform.constructs.lake.lake_locations import DAILY as PARTITION_KEYS
+from ml_platform.constructs.lake.lake_lifecycle import LifecyclePolicy
+from ml_platform.constructs.training.ml_network import NetworkSettings
+from ml_platform.constructs.core.alerting import AlertSettings
+from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.constructs.labeling.labeling_settings import LabelingSettings
+from ml_platform.constructs.monitoring.monitoring_settings import MonitoringSection
 from ml_platform.region_services import region_problems
-from ml_platform.serving_settings import ServingSettings
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.serving.serving_settings import ServingSettings
+from ml_platform.constructs.training.training_settings import TrainingSettings
 
 
 class ConfigError(Exception):
@@ -104,7 +104,7 @@ class Tags(StrictSettings):
 
 
 class DataLakeSettings(StrictSettings):
-    """Settings of the environment's :class:`~ml_platform.constructs.data_lake.DataLake`."""
+    """Settings of the environment's :class:`~ml_platform.constructs.lake.data_lake.DataLake`."""
 
     lifecycle: LifecyclePolicy = LifecyclePolicy()
     zone_lifecycle: dict[Annotated[Zone, Field(strict=False)], LifecyclePolicy] = {}

@@ -13,7 +13,7 @@ import json
 from aws_cdk import Stack
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from ml_platform.constructs.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
 
 #: The fixed names the lake's buckets resolve to.
 BUCKETS = {zone: f"fake-{zone.value}" for zone in Zone}

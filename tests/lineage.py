@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The zones (buckets) of the lake, as :class:`ml_platform.constructs.data_lake.Zone` names them.
+#: The zones (buckets) of the lake, as :class:`ml_platform.constructs.lake.data_lake.Zone` names them.
 ZONES = ("raw", "processed", "curated", "artifacts")
 #: Zones whose every prefix is a landing: data written from outside the platform (config names raw
 #: prefixes only for such data). Objects of other zones that config gives as deploy-time inputs

@@ -220,7 +220,7 @@ def build_platform(dev_config: Any, prod_config: Any) -> Platform:
     """The dev and prod stages, built (not synthesized) from their configuration."""
     from aws_cdk import App, Stack
 
-    from ml_platform.constructs.data_lake import Zone
+    from ml_platform.constructs.lake.data_lake import Zone
     from ml_platform.stacks.stage import PlatformStage
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -524,7 +524,7 @@ def spark_session() -> Any:
 
 def write_glue_output(frame: Any, path: Path) -> None:
     """What ``glue_context.write_dynamic_frame.from_options(partitionKeys=PARTITION_KEYS)`` does."""
-    from ml_platform.glue_jobs.raw_to_parquet.raw_to_parquet_logic import PARTITION_KEYS
+    from ml_platform.jobs.glue.raw_to_parquet.raw_to_parquet_logic import PARTITION_KEYS
 
     frame.write.mode("overwrite").partitionBy(*PARTITION_KEYS).parquet(str(path))
 
@@ -534,8 +534,8 @@ _DAILY = re.compile(r"^year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+$")
 
 def glue(s3: Any, spark: Any, platform: Platform, work: Path, landed: dict[str, Any],
          columns: dict[str, dict[str, str]], report: Report) -> dict[str, int]:
-    from ml_platform.constructs.lake_locations import DAILY
-    from ml_platform.glue_jobs.raw_to_parquet.raw_to_parquet_logic import parse_columns, select_expressions
+    from ml_platform.constructs.lake.lake_locations import DAILY
+    from ml_platform.jobs.glue.raw_to_parquet.raw_to_parquet_logic import parse_columns, select_expressions
 
     with stage("glue"):
         rows_in = rows_out = files = 0
@@ -592,7 +592,7 @@ def features_step(s3: Any, platform: Platform, pipeline: Any, work: Path, run_id
     loop's rows, for the retraining run the prod gate starts)."""
     from aws_cdk import Stack
 
-    from ml_platform.pipeline_scripts import features
+    from ml_platform.jobs.training_pipeline import features
 
     with stage(name):
         tokens = platform.tokens
@@ -650,8 +650,8 @@ def features_step(s3: Any, platform: Platform, pipeline: Any, work: Path, run_id
 def stage_libraries(target: Path) -> Path:
     """The Prepare step's libraries asset: the installed packages, each a top-level folder, zipped
     (as ``python_bundle`` stages them for the CDK asset)."""
-    from ml_platform.constructs.python_bundle import package_directory
-    from ml_platform.constructs.training_pipeline import REBALANCE_PACKAGES
+    from ml_platform.constructs.core.python_bundle import package_directory
+    from ml_platform.constructs.training.training_pipeline import REBALANCE_PACKAGES
 
     archive = target / "libraries.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -690,8 +690,8 @@ def packages_from_zip(packages: tuple[str, ...]) -> Iterator[dict[str, str]]:
 
 def prepare_step(s3: Any, platform: Platform, work: Path, run_id: str, report: Report, rows_in: int
                  ) -> dict[str, Any]:
-    from ml_platform.constructs.training_pipeline import REBALANCE_PACKAGES
-    from ml_platform.pipeline_scripts import prepare
+    from ml_platform.constructs.training.training_pipeline import REBALANCE_PACKAGES
+    from ml_platform.jobs.training_pipeline import prepare
 
     with stage("prepare"):
         step = platform.steps["Prepare"]
@@ -789,7 +789,7 @@ _CONDITIONS = {"GreaterThanOrEqualTo": lambda a, b: a >= b, "GreaterThan": lambd
 
 def evaluate_step(s3: Any, platform: Platform, work: Path, run_id: str, report: Report, test_rows: int
                   ) -> dict[str, Any]:
-    from ml_platform.pipeline_scripts import evaluate
+    from ml_platform.jobs.training_pipeline import evaluate
 
     with stage("evaluate"):
         step = platform.steps["Evaluate"]
@@ -972,7 +972,7 @@ def merge_step(s3: Any, platform: Platform, report: Report, served: dict[str, An
 def gate_step(platform: Platform, report: Report) -> dict[str, Any]:
     import boto3
 
-    from ml_platform.constructs.model_monitor import TYPES
+    from ml_platform.constructs.monitoring.model_monitor import TYPES
     from ml_platform.lambdas.retrain_gate.gate import Execution, GateConfig, Trigger, decide, handle, recent_executions
 
     with stage("retrain-gate"):
@@ -1047,7 +1047,7 @@ def run(work: Path, spark: Any, out: Callable[[str], None] | None = None) -> Rep
     import boto3
 
     from ml_platform.config import load_environment
-    from ml_platform.constructs.data_lake import Zone
+    from ml_platform.constructs.lake.data_lake import Zone
 
     if out is None:
         stream = sys.stdout

@@ -7,8 +7,8 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from ml_platform.constructs.alerting import AlertPath, AlertRoutes, AlertSettings
-from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes, AlertSettings
+from ml_platform.constructs.core.removal import data_removal_policy
 
 
 class AlertingStack(Stack):

@@ -9,12 +9,12 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from ml_platform.config import DataCatalogSettings
-from ml_platform.constructs.athena_workgroup import AthenaWorkgroup
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.databrew_pipeline import DataBrewPipeline, PiiSecret
-from ml_platform.constructs.dataset_pipeline import DatasetPipeline
-from ml_platform.constructs.glue_security import GlueSecurity
-from ml_platform.constructs.alerting import (
+from ml_platform.constructs.lake.athena_workgroup import AthenaWorkgroup
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.preparation.databrew_pipeline import DataBrewPipeline, PiiSecret
+from ml_platform.constructs.preparation.dataset_pipeline import DatasetPipeline
+from ml_platform.constructs.preparation.glue_security import GlueSecurity
+from ml_platform.constructs.core.alerting import (
     AlertPath,
     databrew_job_failed,
     databrew_validation_failed,
@@ -22,7 +22,7 @@ from ml_platform.constructs.alerting import (
     glue_data_quality_failed,
     glue_job_failed,
 )
-from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
 
 #: Zones with catalog databases (artifacts hold models and scripts, not tables).

@@ -8,8 +8,8 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ml_platform.config import DataLakeSettings
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.data_lake import DataLake
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.lake.data_lake import DataLake
 from ml_platform.stacks.alerting_stack import alert_routes
 
 

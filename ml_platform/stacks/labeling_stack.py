@@ -8,14 +8,14 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.glue_security import allow_cloudwatch_logs
-from ml_platform.constructs.labeling_settings import LabelingSettings
-from ml_platform.constructs.labeling_task import LabelingTask
-from ml_platform.constructs.labeling_workforce import LabelingWorkforce
-from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.core.keys import allow_cloudwatch_logs
+from ml_platform.constructs.labeling.labeling_settings import LabelingSettings
+from ml_platform.constructs.labeling.labeling_task import LabelingTask
+from ml_platform.constructs.labeling.labeling_workforce import LabelingWorkforce
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.core.removal import data_removal_policy
 
 from ml_platform.stacks.alerting_stack import alert_routes
 

@@ -9,17 +9,17 @@ from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.glue_security import allow_cloudwatch_logs
-from ml_platform.constructs.feedback_loop import FeedbackLoop
-from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.model_endpoint import ModelEndpoint
-from ml_platform.constructs.model_monitor import ModelMonitor
-from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.removal import data_removal_policy
-from ml_platform.monitoring_settings import MonitoringSection
-from ml_platform.serving_settings import ServingSettings
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.core.keys import allow_cloudwatch_logs
+from ml_platform.constructs.monitoring.feedback_loop import FeedbackLoop
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
+from ml_platform.constructs.monitoring.model_monitor import ModelMonitor
+from ml_platform.constructs.core.naming import pascal_case
+from ml_platform.constructs.core.removal import data_removal_policy
+from ml_platform.constructs.monitoring.monitoring_settings import MonitoringSection
+from ml_platform.constructs.serving.serving_settings import ServingSettings
 from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.stacks.training_stack import TrainingStack
 

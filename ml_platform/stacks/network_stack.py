@@ -7,9 +7,9 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings, network_zones
-from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings, network_zones
+from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
 
 

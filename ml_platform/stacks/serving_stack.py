@@ -7,16 +7,16 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.batch_transform import BatchTransform
-from ml_platform.constructs.lake_locations import LakeDataset, object_folder
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.model_endpoint import ModelEndpoint
-from ml_platform.constructs.naming import pascal_case
-from ml_platform.constructs.serving_model import ModelContainer, ModelSource
-from ml_platform.constructs.sagemaker_images import builtin_image
-from ml_platform.serving_settings import ModelChoice, ServedContainer, ServingSettings
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.serving.batch_transform import BatchTransform
+from ml_platform.constructs.lake.lake_locations import LakeDataset, object_folder
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
+from ml_platform.constructs.core.naming import pascal_case
+from ml_platform.constructs.serving.serving_model import ModelContainer, ModelSource
+from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.serving.serving_settings import ModelChoice, ServedContainer, ServingSettings
 from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.stacks.training_stack import TrainingStack
 

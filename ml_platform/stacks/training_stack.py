@@ -10,19 +10,19 @@ from constructs import Construct
 
 from aws_cdk import aws_iam as iam
 
-from ml_platform.constructs.alerting import SAGEMAKER_JOBS, AlertPath, pipeline_execution_failed, sagemaker_job_failed
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.image_repositories import ImageRepositories
-from ml_platform.constructs.lake_locations import LakeDataset
-from ml_platform.constructs.ml_network import MlNetwork
-from ml_platform.constructs.naming import pascal_case, sagemaker_pipeline_arn
-from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
-from ml_platform.constructs.sagemaker_roles import SageMakerRoles
-from ml_platform.constructs.training_pipeline import TrainingPipeline
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.removal import data_removal_policy
+from ml_platform.constructs.core.alerting import SAGEMAKER_JOBS, AlertPath, pipeline_execution_failed, sagemaker_job_failed
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.image_repositories import ImageRepositories
+from ml_platform.constructs.lake.lake_locations import LakeDataset
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.core.naming import pascal_case, sagemaker_pipeline_arn
+from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
+from ml_platform.constructs.training.sagemaker_roles import SageMakerRoles
+from ml_platform.constructs.training.training_pipeline import TrainingPipeline
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.training.training_settings import TrainingSettings
 
 
 class TrainingStack(Stack):

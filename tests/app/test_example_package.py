@@ -48,12 +48,13 @@ def test_wheel_contains_the_package_lambda_code_and_type_marker(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {
         "ml_platform/config.py",
-        "ml_platform/constructs/data_lake.py",
+        "ml_platform/constructs/lake/data_lake.py",
         "ml_platform/stacks/stage.py",
         "ml_platform/lambdas/__init__.py",
         "ml_platform/lambdas/databrew_recipe_publisher/handler.py",
-        "ml_platform/glue_jobs/raw_to_parquet/raw_to_parquet.py",
-        "ml_platform/pipeline_scripts/prepare.py",
+        "ml_platform/jobs/glue/raw_to_parquet/raw_to_parquet.py",
+        "ml_platform/jobs/training_pipeline/prepare.py",
+        "ml_platform/jobs/labeling_ui/image_classification.liquid.html",
         "ml_platform/py.typed",
     } <= names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "config/"))]

@@ -143,7 +143,7 @@ def test_glue_partitions_in_another_layout_fail_the_glue_stage(spark, tmp_path, 
 
 
 def test_features_written_label_last_fail_the_features_stage(spark, tmp_path, monkeypatch):
-    from ml_platform.pipeline_scripts import features
+    from ml_platform.jobs.training_pipeline import features
 
     real = features.write
 

@@ -123,7 +123,7 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
 
 
 def test_committed_environments_exercise_every_databrew_step_type():
-    from ml_platform.constructs import databrew_steps
+    from ml_platform.constructs.preparation import databrew_steps
 
     every = {cls.model_fields["action"].default for cls in databrew_steps.AnyStep.__origin__.__args__}
     for path in CONFIG_DIR.glob("*.yaml"):

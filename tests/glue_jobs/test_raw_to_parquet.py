@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_platform.glue_jobs.raw_to_parquet import raw_to_parquet_logic as logic
+from ml_platform.jobs.glue.raw_to_parquet import raw_to_parquet_logic as logic
 
 SCRIPT = Path(logic.__file__).with_name("raw_to_parquet.py")
 COLUMNS = json.dumps([["order_id", "string"], ["amount", "decimal(12,2)"], ["ordered_at", "timestamp"], ["units", "int"]])

@@ -416,7 +416,7 @@ def test_lambda_entry_point_processes_the_previous_hour_with_the_flat_module_lay
 
 def test_binary_words_are_the_feature_steps_own():
     """The seam to training: the merge writes 1/0 for exactly the words the feature step reads."""
-    from ml_platform.pipeline_scripts import features
+    from ml_platform.jobs.training_pipeline import features
 
     assert merge_module.TRUE_LABELS == features.TRUE_LABELS
     assert merge_module.FALSE_LABELS == features.FALSE_LABELS

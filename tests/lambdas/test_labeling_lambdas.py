@@ -8,7 +8,7 @@ import re
 import boto3
 import pytest
 
-from ml_platform.constructs.labeling_task import TEMPLATE
+from ml_platform.constructs.labeling.labeling_task import TEMPLATE
 from ml_platform.lambdas.labeling_consolidation import handler as consolidation
 from ml_platform.lambdas.labeling_pre_annotation import handler as pre_annotation
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_platform.pipeline_scripts import features
+from ml_platform.jobs.training_pipeline import features
 
 AS_OF = date(2026, 3, 31)
 SCRIPTS = Path(features.__file__).parent
@@ -486,7 +486,7 @@ def test_feedback_is_downloaded_from_s3_keeping_partitions_and_only_csv(tmp_path
     import boto3
     from moto import mock_aws
 
-    from ml_platform.pipeline_scripts.features import download_feedback
+    from ml_platform.jobs.training_pipeline.features import download_feedback
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

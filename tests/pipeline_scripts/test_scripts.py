@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_platform.pipeline_scripts import evaluate, prepare
+from ml_platform.jobs.training_pipeline import evaluate, prepare
 
 
 def test_split_is_70_15_15_reproducible_and_loses_no_row():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aws_cdk import App, Stack
 from aws_cdk import aws_glue as glue
 
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.glue_security import GlueSecurity
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.preparation.glue_security import GlueSecurity
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.alerting import (
+from ml_platform.constructs.core.alerting import (
     DEAD_LETTER_RETENTION,
     PUBLISHERS,
     AlertPath,
@@ -138,7 +138,7 @@ def test_lambda_targets_dead_letter_too():
 
 def test_failure_patterns_match_each_service_s_documented_event():
     """Source, detail-type and detail fields as the EventBridge events reference gives them."""
-    from ml_platform.constructs import alerting
+    from ml_platform.constructs.core import alerting
 
     assert alerting.glue_crawler_failed(["c"]).detail == {"crawlerName": ["c"], "state": ["Failed"]}
     assert alerting.glue_job_failed(["j"]).detail == {"jobName": ["j"], "state": ["FAILED", "TIMEOUT", "ERROR", "STOPPED"]}

@@ -9,11 +9,11 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.batch_transform import BatchTransform, TransformSettings
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.serving_model import ModelContainer, ModelSource
+from ml_platform.constructs.serving.batch_transform import BatchTransform, TransformSettings
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.serving.serving_model import ModelContainer, ModelSource
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/3"

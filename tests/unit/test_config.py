@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ml_platform.config import ConfigError, load_environment, load_environments
-from ml_platform.constructs.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, ZONE_READERS, Zone
-from ml_platform.constructs.lake_lifecycle import ARCHIVE_CLASSES, READABLE_CLASSES, LifecyclePolicy, Transition
+from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, ZONE_READERS, Zone
+from ml_platform.constructs.lake.lake_lifecycle import ARCHIVE_CLASSES, READABLE_CLASSES, LifecyclePolicy, Transition
 from tests.conftest import CONFIG_DIR
 
 MINIMAL = """\
@@ -249,7 +249,7 @@ BREW = """\
 
 
 def test_databrew_datasets_are_read_with_typed_steps(tmp_path):
-    from ml_platform.constructs.databrew_steps import MaskRange
+    from ml_platform.constructs.preparation.databrew_steps import MaskRange
 
     catalog = load_environment(write(tmp_path, MINIMAL.format(env="dev") + CATALOG + BREW)).data_catalog
     assert catalog.databrew["customers"].recipe == (MaskRange(columns=["card"], stop=-4),)

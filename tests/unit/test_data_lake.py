@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Annotations, Match, Template
 
-from ml_platform.constructs.data_lake import (
+from ml_platform.constructs.lake.data_lake import (
     DEFAULT_ACCESS_LOG_RETENTION_DAYS,
     ZONE_READERS,
     DataLake,
@@ -19,7 +19,7 @@ from ml_platform.constructs.data_lake import (
     dataset_prefix,
     partition_prefix,
 )
-from ml_platform.constructs.lake_lifecycle import (
+from ml_platform.constructs.lake.lake_lifecycle import (
     ARCHIVE_CLASSES,
     DEFAULT_ABORT_INCOMPLETE_UPLOAD_DAYS,
     DEFAULT_NONCURRENT_VERSION_EXPIRATION_DAYS,
@@ -28,7 +28,7 @@ from ml_platform.constructs.lake_lifecycle import (
     LifecyclePolicy,
     Transition,
 )
-from ml_platform.constructs.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
+from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
 from tests.conftest import CDK_CONTEXT, ROOT
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

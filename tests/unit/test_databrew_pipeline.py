@@ -9,7 +9,7 @@ import re
 import pytest
 from aws_cdk import RemovalPolicy, Validations
 
-from ml_platform.constructs.databrew_pipeline import (
+from ml_platform.constructs.preparation.databrew_pipeline import (
     DEFAULT_PII_ENTITY_TYPES,
     DataBrewDatasetSettings,
     DataBrewPipeline,
@@ -17,9 +17,9 @@ from ml_platform.constructs.databrew_pipeline import (
     schedule_period_days,
     steps_digest,
 )
-from ml_platform.constructs.data_lake import Zone
-from ml_platform.constructs.lake_locations import DAILY, LakeDataset
-from ml_platform.constructs.databrew_rules import AnyRule
+from ml_platform.constructs.lake.data_lake import Zone
+from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
+from ml_platform.constructs.preparation.databrew_rules import AnyRule
 from pydantic import TypeAdapter, ValidationError
 from tests.unit.glue_fixtures import Catalog, actions
 

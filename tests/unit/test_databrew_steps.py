@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from ml_platform.constructs import databrew_steps as steps
+from ml_platform.constructs.preparation import databrew_steps as steps
 
 CONTEXT = steps.RecipeContext(secret_arn="arn:aws:secretsmanager:eu-west-1:111111111111:secret:pii-AbCdEf",
                               kms_key_arn="arn:aws:kms:eu-west-1:111111111111:key/1234")

@@ -10,9 +10,9 @@ from aws_cdk import App
 from aws_cdk import aws_iam as iam
 from pydantic import ValidationError
 
-from ml_platform.constructs.endpoint_settings import EndpointSettings
-from ml_platform.constructs.model_endpoint import ModelEndpoint
-from ml_platform.constructs.serving_model import ModelContainer, ModelSource
+from ml_platform.constructs.serving.endpoint_settings import EndpointSettings
+from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
+from ml_platform.constructs.serving.serving_model import ModelContainer, ModelSource
 from tests.conftest import assert_gates_pass, synth_gated
 from tests.unit.test_model_endpoint import BASE, PACKAGE, build, logical_id, of_type, resources, serving_parts
 

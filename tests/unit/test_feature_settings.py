@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from ml_platform.constructs.feature_settings import (
+from ml_platform.constructs.preparation.feature_settings import (
     DEFAULT_K_NEIGHBORS,
     FeatureColumn,
     FeatureSettings,
     FeatureSource,
     Rebalance,
 )
-from ml_platform.pipeline_scripts import features as script
-from ml_platform.pipeline_scripts import prepare
+from ml_platform.jobs.training_pipeline import features as script
+from ml_platform.jobs.training_pipeline import prepare
 
 #: The dev/prod churn feature set (config/*.yaml).
 BASE = {

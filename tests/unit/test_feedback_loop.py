@@ -19,12 +19,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.feedback_loop import MERGE_MINUTE, FeedbackLoop
-from ml_platform.constructs.glue_security import allow_cloudwatch_logs
-from ml_platform.constructs.lake_locations import DAILY, HOURLY, LakeDataset
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.monitor_settings import FeedbackSettings
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.monitoring.feedback_loop import MERGE_MINUTE, FeedbackLoop
+from ml_platform.constructs.preparation.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.lake.lake_locations import DAILY, HOURLY, LakeDataset
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.monitoring.monitor_settings import FeedbackSettings
 from ml_platform.lambdas.ground_truth_merge.merge import Location, MergeConfig, merge
 from tests.conftest import assert_gates_pass, synth_gated
 from tests.iam_eval import BUCKETS, LAKE_KEY_ARN, Resolver, obj, permitted

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ml_platform.constructs.glue_crawler import CrawlerSettings, GlueCrawler
+from ml_platform.constructs.preparation.glue_crawler import CrawlerSettings, GlueCrawler
 from tests.unit.glue_fixtures import Catalog, actions
 
 

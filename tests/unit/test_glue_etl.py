@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ml_platform.constructs.glue_etl import GLUE_VERSION, JobSettings, QualitySettings, RawToParquetJob
+from ml_platform.constructs.preparation.glue_etl import GLUE_VERSION, JobSettings, QualitySettings, RawToParquetJob
 from tests.unit.glue_fixtures import Catalog, actions
 
 COLUMNS = {"order_id": "string", "amount": "decimal(12,2)"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from ml_platform.constructs.dataset_pipeline import DatasetPipeline, DatasetSettings
+from ml_platform.constructs.preparation.dataset_pipeline import DatasetPipeline, DatasetSettings
 from tests.unit.glue_fixtures import Catalog
 
 QUALITY = {"rules": ['IsComplete "order_id"', "RowCount > 0"], "on_failure": "fail"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk import RemovalPolicy
 
-from ml_platform.constructs.athena_workgroup import AthenaSettings, AthenaWorkgroup
-from ml_platform.constructs.dataset_pipeline import DatasetPipeline, DatasetSettings
+from ml_platform.constructs.lake.athena_workgroup import AthenaSettings, AthenaWorkgroup
+from ml_platform.constructs.preparation.dataset_pipeline import DatasetPipeline, DatasetSettings
 from tests.unit.glue_fixtures import Catalog
 
 SETTINGS = {"format": "csv", "columns": {"order_id": "string", "amount": "double"}}

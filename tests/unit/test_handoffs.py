@@ -15,7 +15,7 @@ import json
 import pytest
 
 from ml_platform.config import EnvironmentConfig, load_environment, load_environments
-from ml_platform.pipeline_scripts import features as features_script
+from ml_platform.jobs.training_pipeline import features as features_script
 from tests.conftest import CONFIG_DIR, stack_templates, synth_platform
 from tests.unit.test_config import MINIMAL, problems_of, write
 from tests.iam_eval import permitted

@@ -10,10 +10,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from ml_platform.constructs.compliance import acknowledge_wildcard_resource, flatten_cfn_reference
-from ml_platform.constructs.glue_code import ScriptAsset
-from ml_platform.constructs.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.s3_grants import grant_read_prefix
+from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource, flatten_cfn_reference
+from ml_platform.constructs.preparation.glue_code import ScriptAsset
+from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.lake.s3_grants import grant_read_prefix
 from tests.unit.glue_fixtures import ENV, Catalog
 
 
@@ -97,7 +97,7 @@ def test_glue_security_encrypts_s3_logs_and_bookmarks_and_admits_cloudwatch_logs
 def test_script_asset_rejects_a_missing_path_and_excludes_bytecode(tmp_path):
     with pytest.raises(ValueError, match="ScriptAsset: .* does not exist"):
         ScriptAsset(tmp_path / "missing.py")
-    from ml_platform.constructs.glue_code import ASSET_EXCLUDES
+    from ml_platform.constructs.preparation.glue_code import ASSET_EXCLUDES
 
     assert {"__pycache__", "*.pyc"} <= set(ASSET_EXCLUDES)
 

@@ -14,12 +14,12 @@ from aws_cdk.assertions import Template
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.labeling_settings import LabelingSettings
-from ml_platform.constructs.labeling_task import TEMPLATE
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.labeling.labeling_settings import LabelingSettings
+from ml_platform.constructs.labeling.labeling_task import TEMPLATE
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT
 from ml_platform.stacks.labeling_stack import LabelingStack
 from tests.conftest import assert_gates_pass, synth_gated
 from tests.iam_eval import Resolver, permitted

@@ -9,8 +9,8 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.alerting import AlertPath
-from ml_platform.constructs.ml_network import DEFAULT_ENDPOINTS, ENDPOINTS, MlNetwork, NetworkSettings
+from ml_platform.constructs.core.alerting import AlertPath
+from ml_platform.constructs.training.ml_network import DEFAULT_ENDPOINTS, ENDPOINTS, MlNetwork, NetworkSettings
 from ml_platform.stacks.network_stack import NetworkStack
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

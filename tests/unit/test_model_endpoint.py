@@ -11,17 +11,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.endpoint_settings import (
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.serving.endpoint_settings import (
     BURSTABLE,
     EndpointSettings,
     instance_types,
 )
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_endpoint import ModelEndpoint
-from ml_platform.constructs.serving_model import ModelSource
-from ml_platform.constructs.alerting import AlertPath, AlertRoutes
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
+from ml_platform.constructs.serving.serving_model import ModelSource
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 from tests.conftest import assert_gates_pass, synth_gated
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

@@ -11,12 +11,12 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.lake_locations import LakeDataset
-from ml_platform.constructs.glue_security import allow_cloudwatch_logs
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_monitor import ModelMonitor, monitor_image
-from ml_platform.constructs.monitor_settings import (
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.lake_locations import LakeDataset
+from ml_platform.constructs.preparation.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.monitoring.model_monitor import ModelMonitor, monitor_image
+from ml_platform.constructs.monitoring.monitor_settings import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_RETRAIN_COOLDOWN_HOURS,
     FeedbackSettings,
@@ -24,8 +24,8 @@ from ml_platform.constructs.monitor_settings import (
     interval_hours,
     monitoring_cron,
 )
-from ml_platform.constructs.alerting import AlertPath, AlertRoutes
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 from tests.conftest import assert_gates_pass, synth_gated
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

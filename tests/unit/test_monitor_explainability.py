@@ -15,9 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from ml_platform.config import ConfigError, load_environment
-from ml_platform.constructs.model_monitor import TYPES
-from ml_platform.constructs.monitor_settings import EXPLAINABILITY_NOT_OFFERED, MonitorSettings
-from ml_platform.monitoring_settings import NEEDS_CAPTURE
+from ml_platform.constructs.monitoring.model_monitor import TYPES
+from ml_platform.constructs.monitoring.monitor_settings import EXPLAINABILITY_NOT_OFFERED, MonitorSettings
+from ml_platform.constructs.monitoring.monitoring_settings import NEEDS_CAPTURE
 
 ROOT = Path(__file__).resolve().parents[2]
 B = "churn/monitoring/baselines/"

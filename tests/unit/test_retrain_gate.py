@@ -9,9 +9,9 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from ml_platform.constructs.glue_security import allow_cloudwatch_logs
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.retrain_gate import RetrainGate
+from ml_platform.constructs.preparation.glue_security import allow_cloudwatch_logs
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.monitoring.retrain_gate import RetrainGate
 from ml_platform.lambdas.retrain_gate.gate import GateConfig
 from tests.iam_eval import Resolver, permitted
 
@@ -103,7 +103,7 @@ def test_a_network_without_the_sagemaker_api_endpoint_is_refused():
     from aws_cdk import Stack
     from aws_cdk import aws_kms as kms
 
-    from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
+    from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
 
     stack = Stack(App(), "Gate", env={"account": "111111111111", "region": "eu-west-1"})
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=["sts"]))

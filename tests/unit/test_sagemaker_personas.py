@@ -11,11 +11,11 @@ from aws_cdk.assertions import Template
 
 from tests.iam_eval import Resolver, permitted
 
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.sagemaker_personas import SageMakerPersonas
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 

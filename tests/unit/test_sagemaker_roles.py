@@ -10,11 +10,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.image_repositories import ImageRepositories, RepositorySettings
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.sagemaker_roles import LakeLocation, RoleSettings, SageMakerRoles
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.image_repositories import ImageRepositories, RepositorySettings
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.sagemaker_roles import LakeLocation, RoleSettings, SageMakerRoles
+from ml_platform.constructs.training.training_settings import TrainingSettings
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml_platform.constructs.dqdl import ruleset_document, ruleset_problems
-from ml_platform.constructs.schedule import check_cron, cron_problem
+from ml_platform.constructs.preparation.dqdl import ruleset_document, ruleset_problems
+from ml_platform.constructs.core.schedule import check_cron, cron_problem
 
 
 @pytest.mark.parametrize("expression", [

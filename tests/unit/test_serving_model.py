@@ -7,10 +7,10 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.endpoint_settings import ModelOptions
-from ml_platform.constructs.lake_locations import LakeDataset
-from ml_platform.constructs.serving_model import ModelContainer, ModelSource, source_model
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.serving.endpoint_settings import ModelOptions
+from ml_platform.constructs.lake.lake_locations import LakeDataset
+from ml_platform.constructs.serving.serving_model import ModelContainer, ModelSource, source_model
 from tests.iam_eval import LAKE_KEY_ARN, Resolver, obj, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

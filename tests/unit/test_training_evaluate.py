@@ -9,19 +9,19 @@ from aws_cdk import App, Stack
 from pydantic import ValidationError
 
 from ml_platform.config import _describe
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.image_repositories import ImageRepositories, RepositorySettings
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.sagemaker_images import builtin_image
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.training_pipeline import (
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.image_repositories import ImageRepositories, RepositorySettings
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.training.training_pipeline import (
     ALGORITHM_VERSIONS,
     UNEVALUABLE_ALGORITHMS,
     PipelineSettings,
     TrainingPipeline,
 )
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.training.training_settings import TrainingSettings
 from tests.iam_eval import Resolver, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}

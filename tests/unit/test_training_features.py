@@ -20,24 +20,24 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake, Zone
-from ml_platform.constructs.feature_settings import FeatureSettings
-from ml_platform.constructs.json_asset import json_asset
-from ml_platform.constructs.lake_locations import DAILY, LakeDataset
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.python_bundle import package_directory, python_bundle
-from ml_platform.constructs.sagemaker_images import builtin_image
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.training_pipeline import (
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.preparation.feature_settings import FeatureSettings
+from ml_platform.constructs.core.json_asset import json_asset
+from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.core.python_bundle import package_directory, python_bundle
+from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.training.training_pipeline import (
     REBALANCE_PACKAGES,
     SKLEARN_VERSION,
     PipelineSettings,
     TrainingPipeline,
     feature_source_problems,
 )
-from ml_platform.pipeline_scripts import features as features_script
-from ml_platform.pipeline_scripts import prepare as prepare_script
+from ml_platform.jobs.training_pipeline import features as features_script
+from ml_platform.jobs.training_pipeline import prepare as prepare_script
 from tests.iam_eval import BUCKETS, Resolver, obj, permitted
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
@@ -383,7 +383,7 @@ def test_the_zipped_bundle_gives_prepare_its_smote(built, tmp_path):
         for path in sorted(staged.rglob("*")):
             if path.is_file():
                 bundle.write(path, path.relative_to(staged).as_posix())
-    code = ("import sys; from pathlib import Path; from ml_platform.pipeline_scripts import prepare; "
+    code = ("import sys; from pathlib import Path; from ml_platform.jobs.training_pipeline import prepare; "
             f"smote = prepare.load_smote(Path({str(libs)!r})); import imblearn; print(imblearn.__file__); "
             "print(smote.__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

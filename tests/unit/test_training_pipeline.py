@@ -9,14 +9,14 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.data_lake import DataLake
-from ml_platform.constructs.image_repositories import ImageRepositories, RepositorySettings
-from ml_platform.constructs.ml_network import MlNetwork, NetworkSettings
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.sagemaker_roles import RoleSettings, SageMakerRoles
-from ml_platform.constructs.sagemaker_images import builtin_image
-from ml_platform.constructs.training_pipeline import PipelineSettings, TrainingPipeline
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.training.image_repositories import ImageRepositories, RepositorySettings
+from ml_platform.constructs.training.ml_network import MlNetwork, NetworkSettings
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
+from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.training_pipeline import PipelineSettings, TrainingPipeline
+from ml_platform.constructs.training.training_settings import TrainingSettings
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 BASE = {"model": "churn", "input": {"zone": "curated", "prefix": "churn/features/"}}

@@ -10,15 +10,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from pydantic import ValidationError
 
-from ml_platform.constructs.image_repositories import (
+from ml_platform.constructs.training.image_repositories import (
     DEFAULT_KEEP_IMAGES,
     DEFAULT_UNTAGGED_DAYS,
     ImageRepositories,
     RepositorySettings,
 )
-from ml_platform.constructs.model_registry import ModelRegistry
-from ml_platform.constructs.alerting import AlertPath, AlertRoutes
-from ml_platform.training_settings import TrainingSettings
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes
+from ml_platform.constructs.training.training_settings import TrainingSettings
 
 ENV = {"account": "111111111111", "region": "eu-west-1"}
 

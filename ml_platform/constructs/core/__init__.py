@@ -1,0 +1,18 @@
+"""Shared by every stage: validation, naming, compliance exceptions, alerting, removal."""
+
+from __future__ import annotations
+
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes, AlertSettings
+from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT, data_removal_policy
+from ml_platform.constructs.core.validation import StrictSettings
+
+__all__ = [
+    "AlertPath",
+    "AlertRoutes",
+    "AlertSettings",
+    "ManagedPolicyRole",
+    "REMOVE_DATA_ON_DESTROY_CONTEXT",
+    "StrictSettings",
+    "data_removal_policy",
+]

@@ -1,0 +1,65 @@
+"""``VpcFunction``: a boto3-only Python Lambda of ``ml_platform/lambdas/<name>`` in the platform's isolated subnets.
+
+It reaches S3 through the gateway endpoint and nothing else, logs to a KMS-encrypted group, has
+a reserved concurrency and its own role (``ManagedPolicyRole``). The two exceptions every such
+function needs are recorded on it with the caller's reason for having no dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ml_platform.constructs.core.compliance import acknowledge, acknowledge_compliance_rule, skip_checkov
+from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.runtime import LAMBDAS_DIR, RUNTIME
+
+VPC_ACCESS_POLICY = ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                     "AWSLambdaVPCAccessExecutionRole]")
+_VPC_ACCESS = ("AWS's AWSLambdaVPCAccessExecutionRole, which aws-cdk-lib attaches to functions in a VPC, "
+               "only lets Lambda manage the function's network interfaces in the platform's subnets.")
+
+
+class VpcFunction(Construct):
+    """``handler.on_event`` of ``ml_platform/lambdas/<name>`` as a function in ``network``.
+
+    :param name: the folder under ``ml_platform/lambdas``.
+    :param description: of the function and its role.
+    :param network: isolated subnets and job security group.
+    :param key: encrypts the log group (it must admit CloudWatch Logs) and environment variables.
+    :param no_dlq_reason: why the function needs no dead-letter queue.
+    :param environment: environment variables. Default: none.
+    :param reserved_concurrency: Default: 5.
+    :param timeout: Default: one minute.
+    :param removal_policy: of the log group. Default: RETAIN.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, name: str, description: str, network: MlNetwork,
+                 key: kms.IKey, no_dlq_reason: str, environment: Mapping[str, str] | None = None,
+                 reserved_concurrency: int = 5, timeout: Duration | None = None,
+                 removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+        super().__init__(scope, construct_id)
+        self.role = ManagedPolicyRole.for_service(self, "Role", service="lambda.amazonaws.com", description=description)
+        self.function = lambda_.Function(
+            self, "Function", runtime=RUNTIME, handler="handler.on_event",
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR / name), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            role=self.role, timeout=timeout or Duration.minutes(1), memory_size=128, reserved_concurrent_executions=reserved_concurrency,
+            vpc=network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[network.job_security_group],
+            environment=dict(environment) if environment else None,
+            environment_encryption=key if environment else None,
+            log_group=logs.LogGroup(self, "Logs", encryption_key=key, retention=logs.RetentionDays.ONE_YEAR,
+                                    removal_policy=removal_policy),
+            description=description,
+        )
+        function = self.function.node.default_child
+        acknowledge_compliance_rule(function, "LambdaDLQ", no_dlq_reason)
+        skip_checkov(function, "CKV_AWS_116", no_dlq_reason)
+        acknowledge(self.role, [VPC_ACCESS_POLICY], _VPC_ACCESS)

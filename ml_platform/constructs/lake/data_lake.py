@@ -1,0 +1,330 @@
+"""``DataLake``: the encrypted, versioned, access-logged S3 zones every other construct reads and writes.
+
+Layout of a lake::
+
+    raw/         data as it lands, <dataset>/year=YYYY/month=MM/day=DD/<files>
+    processed/   cleaned, typed, partitioned data (Parquet), same layout
+    curated/     data sets ready for training and analytics
+    artifacts/   models, scripts, pipeline outputs
+    access logs  S3 server access logs of the four buckets above (SSE-S3: S3 log delivery
+                 cannot write to SSE-KMS buckets)
+
+Every zone is read by the platform (:data:`ZONE_READERS`), so no zone's lifecycle may move objects
+to an archive class (Glacier Flexible Retrieval, Deep Archive): reading them would fail with
+``InvalidObjectState`` until each object is restored.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from ml_platform.constructs.core.compliance import (
+    acknowledge_compliance_rule,
+    explain_s3_auto_delete_provider,
+    skip_checkov,
+)
+from ml_platform.constructs.lake.lake_lifecycle import LifecyclePolicy
+from ml_platform.constructs.core.removal import data_removal_policy
+from ml_platform.constructs.lake.s3_grants import check_prefix, grant_read_prefix, grant_write_prefix
+from ml_platform.constructs.core.validation import check_problems
+
+#: Default days S3 server access logs are kept (one year, the usual audit retention).
+DEFAULT_ACCESS_LOG_RETENTION_DAYS = 365
+#: Minimum TLS version the bucket policies require.
+MINIMUM_TLS_VERSION = 1.2
+
+_LOGS_USE_BUCKET_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+_DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+
+
+#: Zones that hold tables (the artifacts zone holds models and scripts), as settings name them.
+DataZoneName = Literal["raw", "processed", "curated"]
+
+
+class Zone(enum.StrEnum):
+    """The buckets of a lake."""
+
+    RAW = "raw"
+    PROCESSED = "processed"
+    CURATED = "curated"
+    ARTIFACTS = "artifacts"
+
+
+#: Who reads each zone. Every zone is read, so none may transition objects to an archive class
+#: (:data:`~ml_platform.constructs.lake.lake_lifecycle.ARCHIVE_CLASSES`).
+ZONE_READERS: Mapping[Zone, str] = {
+    Zone.RAW: "Glue crawlers and jobs, DataBrew jobs, monitors reading data capture and the feedback loop",
+    Zone.PROCESSED: "Athena, Glue crawlers and training pipelines",
+    Zone.CURATED: "Athena, Glue crawlers, training pipelines and monitors reading ground truth",
+    Zone.ARTIFACTS: "endpoints loading model data at each scale-out, monitors reading baselines and pipelines",
+}
+
+
+def lifecycle_problems(
+    lifecycle: LifecyclePolicy, zone_lifecycle: Mapping[Zone, LifecyclePolicy]
+) -> list[str]:
+    """``<key path>: <problem>`` for each archive transition of a lifecycle a read zone uses.
+
+    Key paths are ``lifecycle.transitions[<i>].storage_class`` (checked only when some zone uses
+    ``lifecycle``) and ``zone_lifecycle.<zone>.transitions[<i>].storage_class``.
+    """
+    defaulted = [zone.value for zone in ZONE_READERS if zone not in zone_lifecycle]
+    reason = f"it applies to zones {', '.join(defaulted)}, which the platform reads"
+    problems = [f"lifecycle.{p}" for p in lifecycle.archive_problems(reason)] if defaulted else []
+    for zone, policy in zone_lifecycle.items():
+        if zone in ZONE_READERS:
+            reason = f"{zone.value} is read by {ZONE_READERS[zone]}"
+            problems += [f"zone_lifecycle.{zone.value}.{p}" for p in policy.archive_problems(reason)]
+    return problems
+
+
+def dataset_prefix(dataset: str) -> str:
+    """The key prefix of a dataset inside a zone: ``<dataset>/``.
+
+    :raises ValueError: if ``dataset`` is not a lower-case name of letters, digits, ``_`` and ``-``
+        (the names Glue and Athena accept as table names without quoting).
+    """
+    if not _DATASET_NAME.match(dataset):
+        raise ValueError(
+            f"dataset name {dataset!r} is invalid; use 1-128 lower-case letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return f"{dataset}/"
+
+
+def partition_prefix(dataset: str, day: datetime.date) -> str:
+    """The Hive-style daily partition of a dataset: ``<dataset>/year=YYYY/month=MM/day=DD/``.
+
+    Glue crawlers discover ``year``, ``month`` and ``day`` as partition keys from this layout.
+    """
+    return f"{dataset_prefix(dataset)}year={day.year:04d}/month={day.month:02d}/day={day.day:02d}/"
+
+
+class DataLake(Construct):
+    """Zone buckets encrypted with one customer-managed KMS key, with access logs and lifecycle.
+
+    Every zone bucket blocks public access, requires TLS 1.2 or newer, is versioned, has object
+    ownership enforced (no ACLs), encrypts with the lake key and S3 bucket keys, logs access to
+    :attr:`access_log_bucket` under ``<zone>/`` and applies its :class:`LifecyclePolicy`.
+
+    :param encryption_key: key of every zone bucket. Default: a new customer-managed key with
+        yearly automatic rotation.
+    :param lifecycle: lifecycle of every zone. Default: ``LifecyclePolicy()`` (Standard-IA after 30
+        days, Glacier Instant Retrieval after 90, noncurrent versions removed after 90 days,
+        incomplete uploads aborted after 7).
+    :param zone_lifecycle: per-zone replacements of ``lifecycle``. Default: none. Neither may
+        transition a zone to ``GLACIER`` or ``DEEP_ARCHIVE``: every zone is read (:data:`ZONE_READERS`).
+    :param access_log_retention_days: days access logs are kept. Default:
+        :data:`DEFAULT_ACCESS_LOG_RETENTION_DAYS` (365).
+    :param allow_data_deletion: whether this environment allows deleting the buckets, their
+        objects and the key with the stack. Deletion also needs the context flag
+        ``ml-platform:removeDataOnDestroy``; see :mod:`ml_platform.constructs.core.removal`. Default: False.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey | None = None,
+        lifecycle: LifecyclePolicy | None = None,
+        zone_lifecycle: Mapping[Zone | str, LifecyclePolicy] | None = None,
+        access_log_retention_days: int = DEFAULT_ACCESS_LOG_RETENTION_DAYS,
+        allow_data_deletion: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Grant S3 log delivery through the log bucket's policy, never through ACLs (which object
+        # ownership "bucket owner enforced" disables), whatever the app's feature flags say.
+        self.node.set_context(_LOGS_USE_BUCKET_POLICY_FLAG, True)
+        zone_lifecycle = dict(zone_lifecycle or {})
+        problems = [
+            f"zone_lifecycle has unknown zone {z!r}; allowed: {', '.join(Zone)}"
+            for z in zone_lifecycle
+            if z not in Zone.__members__.values()
+        ]
+        default_lifecycle = lifecycle or LifecyclePolicy()
+        problems += lifecycle_problems(
+            default_lifecycle, {Zone(z): p for z, p in zone_lifecycle.items() if z in Zone.__members__.values()}
+        )
+        if not 1 <= access_log_retention_days <= 36500:
+            problems.append(
+                f"access_log_retention_days is {access_log_retention_days}; allowed: 1 to 36500"
+            )
+        check_problems(f"DataLake {self.node.path}", problems)
+
+        self.removal_policy: RemovalPolicy = data_removal_policy(
+            self, allow_data_deletion=allow_data_deletion
+        )
+        destroy = self.removal_policy == RemovalPolicy.DESTROY
+
+        self.encryption_key: kms.IKey = encryption_key or kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the data lake zones of {self.node.path}",
+            enable_key_rotation=True,
+            removal_policy=self.removal_policy,
+        )
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=MINIMUM_TLS_VERSION,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(access_log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=self.removal_policy,
+            auto_delete_objects=destroy,
+        )
+        acknowledge_compliance_rule(
+            self.access_log_bucket.node.default_child,
+            "S3DefaultEncryptionKMS",
+            "S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS; "
+            "this bucket uses SSE-S3 (AES-256), blocks public access and requires TLS.",
+        )
+        skip_checkov(
+            self.access_log_bucket.node.default_child,
+            "CKV_AWS_18",
+            "This is the access-log bucket of the lake; logging it into itself would loop.",
+        )
+        self._buckets: dict[Zone, s3.Bucket] = {}
+        self._labeling_ui_zones: set[Zone] = set()
+        for zone in Zone:
+            policy = zone_lifecycle.get(zone, default_lifecycle)
+            self._buckets[zone] = s3.Bucket(
+                self,
+                f"{zone.value.title()}Bucket",
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=self.encryption_key,
+                bucket_key_enabled=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                minimum_tls_version=MINIMUM_TLS_VERSION,
+                versioned=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                server_access_logs_bucket=self.access_log_bucket,
+                server_access_logs_prefix=f"{zone.value}/",
+                lifecycle_rules=[policy.to_rule()],
+                removal_policy=self.removal_policy,
+                auto_delete_objects=destroy,
+            )
+        if destroy:
+            explain_s3_auto_delete_provider(Stack.of(self))
+        for bucket in (self.access_log_bucket, *self._buckets.values()):
+            acknowledge_compliance_rule(
+                bucket.node.default_child,
+                "S3BucketReplicationEnabled",
+                "Recovery within the region relies on versioning (noncurrent versions kept per the "
+                "lifecycle policy) and RETAIN on stack removal; cross-region replication needs a "
+                "replica region and key chosen per environment and is not configured here.",
+            )
+
+    # -- access to the zones ---------------------------------------------------------------------
+
+    def bucket(self, zone: Zone | str) -> s3.Bucket:
+        """The bucket of ``zone`` (``raw``, ``processed``, ``curated`` or ``artifacts``)."""
+        return self._buckets[_zone(zone)]
+
+    def allow_labeling_ui(self, zone: Zone | str) -> None:
+        """Let Ground Truth's worker UI (any origin, in the worker's browser) GET objects of ``zone``
+        through the pre-signed URLs its template creates: the CORS rule Ground Truth documents.
+        Reads still need a pre-signed URL of a principal the bucket policy and key allow."""
+        zone = _zone(zone)
+        if zone in self._labeling_ui_zones:
+            return
+        self._labeling_ui_zones.add(zone)
+        self._buckets[zone].add_cors_rule(allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"],
+                                          exposed_headers=["Access-Control-Allow-Origin"])
+
+    def s3_uri(self, zone: Zone | str, prefix: str = "") -> str:
+        """``s3://<bucket of zone>/<prefix>``."""
+        return f"s3://{self.bucket(zone).bucket_name}/{prefix}"
+
+    @property
+    def raw_bucket(self) -> s3.Bucket:
+        """Data as it lands."""
+        return self._buckets[Zone.RAW]
+
+    @property
+    def processed_bucket(self) -> s3.Bucket:
+        """Cleaned, typed and partitioned data."""
+        return self._buckets[Zone.PROCESSED]
+
+    @property
+    def curated_bucket(self) -> s3.Bucket:
+        """Data sets ready for training and analytics."""
+        return self._buckets[Zone.CURATED]
+
+    @property
+    def artifacts_bucket(self) -> s3.Bucket:
+        """Models, scripts and pipeline outputs."""
+        return self._buckets[Zone.ARTIFACTS]
+
+    # -- least-privilege grants ------------------------------------------------------------------
+
+    def grant_read(self, grantee: iam.IGrantable, zone: Zone | str, prefix: str = "") -> iam.Grant:
+        """Let ``grantee`` list and read objects under ``prefix`` of ``zone``, and decrypt them.
+
+        :param prefix: key prefix ending in ``/`` (for example ``dataset_prefix("sales")``), or
+            ``""`` for the whole zone.
+        """
+        return grant_read_prefix(grantee, self.bucket(zone), self.encryption_key, _prefix(prefix))
+
+    def grant_write(
+        self,
+        grantee: iam.IGrantable,
+        zone: Zone | str,
+        prefix: str = "",
+        *,
+        allow_delete: bool = False,
+    ) -> iam.Grant:
+        """Let ``grantee`` write objects under ``prefix`` of ``zone``, encrypting with the lake key.
+
+        :param prefix: key prefix ending in ``/``, or ``""`` for the whole zone.
+        :param allow_delete: also allow ``s3:DeleteObject`` under ``prefix``. Default: False.
+        """
+        return grant_write_prefix(
+            grantee, self.bucket(zone), self.encryption_key, _prefix(prefix), allow_delete=allow_delete
+        )
+
+    def grant_read_write(
+        self, grantee: iam.IGrantable, zone: Zone | str, prefix: str = ""
+    ) -> iam.Grant:
+        """:meth:`grant_read` and :meth:`grant_write` (without delete) on the same prefix."""
+        return self.grant_read(grantee, zone, prefix).combine(
+            self.grant_write(grantee, zone, prefix)
+        )
+
+
+def _zone(zone: Zone | str) -> Zone:
+    try:
+        return Zone(zone)
+    except ValueError:
+        raise ValueError(
+            f"DataLake: zone {zone!r} is unknown; allowed: {', '.join(z.value for z in Zone)}"
+        ) from None
+
+
+def _prefix(prefix: str) -> str:
+    try:
+        return check_prefix(prefix)
+    except ValueError as error:
+        raise ValueError(f"DataLake: {error}") from None

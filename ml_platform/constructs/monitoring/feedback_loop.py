@@ -1,0 +1,104 @@
+"""``FeedbackLoop``: late labels merged with an endpoint's captured requests, every hour.
+
+The function (``ml_platform/lambdas/ground_truth_merge``) reads the label files that landed in the
+previous hour (a Ground Truth labeling job's output manifest, or a business system's export: JSON
+Lines with an inference ID and a label) and writes them
+
+* as Model Monitor ground truth (``<ground truth prefix>yyyy/mm/dd/hh/labels.jsonl``), which the
+  model quality and bias monitors merge with the captured predictions by inference ID, and
+* joined with the captured request, as label-first CSV rows under the model's feedback location
+  (``year=/month=/day=/``), which the training pipeline's feature step adds to the next training
+  set of its window.
+
+Re-running an hour rewrites the same two objects, so a retried run never duplicates rows.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from ml_platform.constructs.core.alerting import AlertRoutes
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.lake_locations import HOURLY, LakeDataset
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.monitoring.monitor_settings import FeedbackSettings
+from ml_platform.constructs.core.validation import check_problems
+from ml_platform.constructs.core.vpc_function import VpcFunction
+
+#: Minutes past each hour the merge runs (captures of the previous hour are complete by then).
+MERGE_MINUTE = 15
+_NO_DLQ = ("An hourly schedule invokes the merge; EventBridge retries a failed invocation, and an hour that "
+           "still fails is re-run by invoking the function with {\"hour\": ...} (docs/monitoring.md).")
+
+
+class FeedbackLoop(Construct):
+    """Hourly merge of ``settings.labels`` with ``capture`` into :attr:`ground_truth` and ``feedback``.
+
+    :param endpoint_name: the endpoint whose predictions are labeled.
+    :param model: the served model; ground truth goes under ``<model>/ground-truth/<endpoint>/`` of
+        the curated zone.
+    :param capture: the endpoint's data capture (its ``capture``).
+    :param feedback: where labeled rows go: the model's training pipeline's ``feedback``.
+    :param settings: where labels land and how they are read.
+    :param lake: the lake of all four locations.
+    :param network: the function runs in its isolated subnets (S3 through the gateway endpoint).
+    :param key: encrypts the function's logs and environment (it must admit CloudWatch Logs).
+    :param removal_policy: of the log group. Default: RETAIN.
+    :param alerts: where a schedule event EventBridge could not deliver goes (the dead-letter
+        queue of these routes). Default: nowhere.
+
+    :ivar ground_truth: the hand-off to Model Monitor (hourly JSON Lines folders).
+    :ivar labels: the landing location of the label files.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, model: str,
+                 capture: LakeDataset, feedback: LakeDataset, settings: FeedbackSettings, lake: DataLake,
+                 network: MlNetwork, key: kms.IKey, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+                 alerts: AlertRoutes | None = None) -> None:
+        super().__init__(scope, construct_id)
+        suffix = f"{endpoint_name}/"
+        self.labels = LakeDataset.landing(settings.labels.zone, settings.labels.prefix, "jsonl")
+        self.ground_truth = LakeDataset(Zone.CURATED, f"{model}/ground-truth/{endpoint_name}/", "ground-truth",
+                                        HOURLY, producer=f"feedback loop of {endpoint_name}")
+        problems = []
+        if not (capture.prefix == suffix or capture.prefix.endswith(f"/{suffix}")):
+            problems.append(f"capture {capture} is not the capture of endpoint {endpoint_name!r} (its last folder "
+                            f"must be {suffix!r})")
+        problems += [f"labels {self.labels} overlap the {what} {location} it writes; land labels elsewhere"
+                     for what, location in (("ground truth", self.ground_truth), ("feedback", feedback))
+                     if location.zone == self.labels.zone and (location.prefix.startswith(self.labels.prefix)
+                                                               or self.labels.prefix.startswith(location.prefix))]
+        check_problems(f"FeedbackLoop {self.node.path}", problems)
+        self.capture, self.feedback = capture, feedback
+        self.handler = VpcFunction(
+            self, "Handler", name="ground_truth_merge", network=network, key=key, reserved_concurrency=1,
+            description=f"Merges late labels of {endpoint_name} into ground truth and training feedback",
+            no_dlq_reason=_NO_DLQ, timeout=Duration.minutes(5), removal_policy=removal_policy,
+            environment={
+                "ENDPOINT_NAME": endpoint_name,
+                "BUCKET_CAPTURE": lake.bucket(capture.zone).bucket_name,
+                "CAPTURE_PREFIX": capture.prefix.removesuffix(suffix),
+                "BUCKET_LABELS": lake.bucket(self.labels.zone).bucket_name,
+                "LABELS_PREFIX": self.labels.prefix,
+                "ID_ATTRIBUTE": settings.id_attribute,
+                "LABEL_ATTRIBUTE": settings.label_attribute,
+                "BUCKET_GROUND_TRUTH": lake.bucket(self.ground_truth.zone).bucket_name,
+                "GROUND_TRUTH_PREFIX": self.ground_truth.prefix,
+                "BUCKET_FEEDBACK": lake.bucket(feedback.zone).bucket_name,
+                "FEEDBACK_PREFIX": feedback.prefix,
+                "LOOKBACK_DAYS": str(settings.lookback_days),
+            },
+        )
+        self.function, self.role = self.handler.function, self.handler.role
+        capture.grant_read(lake, self.role)
+        self.labels.grant_read(lake, self.role)
+        self.ground_truth.grant_write(lake, self.role)
+        feedback.grant_write(lake, self.role)
+        self.schedule = events.Rule(
+            self, "Hourly", description=f"Merges the previous hour's labels of {endpoint_name}",
+            schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)), targets=[alerts.lambda_target(self.function) if alerts is not None
+                     else targets.LambdaFunction(self.function)])

@@ -1,0 +1,229 @@
+"""``MlNetwork``: the private network SageMaker jobs and endpoints run in.
+
+Isolated subnets only (no NAT, no internet gateway): jobs reach AWS through an S3 gateway
+endpoint and interface endpoints. Flow logs go to an encrypted log group. A security group for
+SageMaker jobs may talk to itself (distributed training) and to HTTPS; the endpoints accept HTTPS
+from that group only. Or an existing VPC is imported from its IDs (no lookups: synth stays offline).
+
+Cost: each interface endpoint costs per hour and AZ (about 7-8 USD a month each in us-east-1), so
+seven endpoints in three AZs cost about 150 USD a month; a dev environment can use two AZs and
+only the endpoints its jobs use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from aws_cdk import Fn, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from pydantic import AfterValidator, Field, model_validator
+
+from ml_platform.constructs.core.compliance import VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID, explain_cdk_provider
+from ml_platform.constructs.core.keys import allow_cloudwatch_logs
+from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.core.naming import pascal_case
+from ml_platform.constructs.core.validation import StrictSettings
+
+#: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
+ENDPOINTS = {
+    "sagemaker_api": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+    "sagemaker_runtime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+    "sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+    "ecr_api": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "ecr_docker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+}
+EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker"]
+#: Default: every endpoint of :data:`ENDPOINTS`.
+DEFAULT_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
+DEFAULT_CIDR = "10.0.0.0/16"
+DEFAULT_FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+
+_AZ = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")
+_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+
+
+def _az(value: str) -> str:
+    if not _AZ.match(value):
+        raise ValueError(f"{value!r} is not an availability zone name such as 'us-east-1a'")
+    return value
+
+
+def _cidr(value: str) -> str:
+    match = _CIDR.match(value)
+    if not match or any(int(part) > 255 for part in match.groups()[:4]) or not 16 <= int(match.group(5)) <= 24:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR block from /16 to /24, e.g. '10.0.0.0/16'")
+    return value
+
+
+Zones = Annotated[tuple[Annotated[str, AfterValidator(_az)], ...], Field(strict=False, min_length=1, max_length=6)]
+
+
+class ExistingVpc(StrictSettings):
+    """A VPC created elsewhere, named by its IDs (isolated or private subnets, one per AZ)."""
+
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    availability_zones: Zones
+    subnet_ids: Annotated[tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...], Field(strict=False, min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_subnet_per_zone(self) -> ExistingVpc:
+        if len(self.subnet_ids) != len(self.availability_zones):
+            raise ValueError(
+                f"{len(self.subnet_ids)} subnet_ids for {len(self.availability_zones)} availability_zones; "
+                "give one subnet per zone, in the same order"
+            )
+        return self
+
+
+class NetworkSettings(StrictSettings):
+    """The environment's network.
+
+    :ivar az_count: zones of the created VPC, one isolated subnet each, 1-6; the zones are the
+        first ones CloudFormation lists for the account (``Fn::GetAZs``). Default: 2.
+    :ivar cidr: of the created VPC, /16 to /24. Default: ``10.0.0.0/16``.
+    :ivar interface_endpoints: which endpoints to create. Default: all seven of :data:`ENDPOINTS`.
+    :ivar flow_log_retention_days: Default: 365.
+    :ivar existing: import this VPC instead of creating one (no endpoints or flow logs are made).
+    """
+
+    az_count: Annotated[int, Field(ge=1, le=6)] = 2
+    cidr: Annotated[str, AfterValidator(_cidr)] = DEFAULT_CIDR
+    interface_endpoints: Annotated[tuple[EndpointName, ...], Field(strict=False)] = DEFAULT_ENDPOINTS
+    flow_log_retention_days: Literal[30, 90, 180, 365, 731, 1827, 3653] = 365
+    existing: ExistingVpc | None = None
+
+    @model_validator(mode="after")
+    def _distinct_endpoints(self) -> NetworkSettings:
+        repeated = sorted({e for e in self.interface_endpoints if self.interface_endpoints.count(e) > 1})
+        if repeated:
+            raise ValueError(f"interface_endpoints name {', '.join(repeated)} more than once")
+        return self
+
+
+class MlNetwork(Construct):
+    """The VPC, subnets and security groups of SageMaker workloads.
+
+    :param settings: the ``network`` settings.
+    :param logs_key: key of the flow-log group. Default: a new rotating key admitting CloudWatch Logs.
+    :param removal_policy: of the flow-log group and created key. Default: RETAIN.
+
+    :ivar vpc: the VPC. :ivar subnets: where jobs and endpoints run.
+    :ivar job_security_group: for SageMaker jobs and endpoints.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: NetworkSettings,
+        logs_key: kms.IKey | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        #: Whether the VPC was imported (its endpoints are then whatever it has, not :attr:`endpoints`).
+        self.imported = settings.existing is not None
+        if settings.existing is not None:
+            existing = settings.existing
+            self.vpc: ec2.IVpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=existing.vpc_id, availability_zones=list(existing.availability_zones),
+                isolated_subnet_ids=list(existing.subnet_ids),
+            )
+            self.subnets = ec2.SubnetSelection(subnets=self.vpc.isolated_subnets)
+            self.job_security_group = self._job_security_group()
+            return
+
+        zones = network_zones(settings)
+        if logs_key is None:
+            created = kms.Key(self, "LogsKey", description=f"Encrypts the flow logs of {self.node.path}",
+                              enable_key_rotation=True, removal_policy=removal_policy)
+            allow_cloudwatch_logs(created)
+            logs_key = created
+        flow_log_group = logs.LogGroup(
+            self, "FlowLogs", encryption_key=logs_key,
+            retention=_retention(settings.flow_log_retention_days),
+            removal_policy=removal_policy,
+        )
+        flow_log_role = ManagedPolicyRole.for_service(
+            self, "FlowLogRole", service="vpc-flow-logs.amazonaws.com", description="Writes VPC flow logs"
+        )
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(settings.cidr),
+            availability_zones=zones,
+            nat_gateways=0,
+            create_internet_gateway=False,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=_mask(settings.cidr, len(zones)))
+            ],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            flow_logs={
+                "All": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group, flow_log_role),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        self.vpc = vpc
+        explain_cdk_provider(Stack.of(self), VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID, "EC2")
+        self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.job_security_group = self._job_security_group()
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self, "EndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
+            description="Interface endpoints: HTTPS from SageMaker workloads only",
+        )
+        self.endpoint_security_group.add_ingress_rule(
+            self.job_security_group, ec2.Port.tcp(443), "HTTPS from SageMaker workloads"
+        )
+        for name in settings.interface_endpoints:
+            self.endpoints[name] = vpc.add_interface_endpoint(
+                f"{pascal_case(name)}Endpoint",
+                service=ENDPOINTS[name], subnets=self.subnets, private_dns_enabled=True,
+                security_groups=[self.endpoint_security_group], open=False,
+            )
+
+    def _job_security_group(self) -> ec2.SecurityGroup:
+        group = ec2.SecurityGroup(
+            self, "JobSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+            description="SageMaker jobs and endpoints: each other, and HTTPS to AWS endpoints",
+        )
+        # TCP, not all protocols: distributed training talks TCP between its instances.
+        group.add_ingress_rule(group, ec2.Port.all_tcp(), "Between instances of a distributed job")
+        group.add_egress_rule(group, ec2.Port.all_tcp(), "Between instances of a distributed job")
+        group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+            "HTTPS to S3 (gateway endpoint) and interface endpoints; isolated subnets route nowhere else",
+        )
+        return group
+
+
+def network_zones(settings: NetworkSettings) -> list[str]:
+    """The zones of the network: an imported VPC's, or the first ``az_count`` the account has.
+
+    Resolved by CloudFormation (``Fn::GetAZs``): synth needs no lookup and hardcodes no zone name.
+    """
+    if settings.existing is not None:
+        return list(settings.existing.availability_zones)
+    return [Fn.select(index, Fn.get_azs()) for index in range(settings.az_count)]
+
+
+def _mask(cidr: str, zones: int) -> int:
+    """The largest subnet mask that fits ``zones`` isolated subnets in ``cidr``."""
+    prefix = int(cidr.split("/")[1])
+    bits = max(1, (zones - 1).bit_length())
+    return min(28, prefix + bits)
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return {30: logs.RetentionDays.ONE_MONTH, 90: logs.RetentionDays.THREE_MONTHS,
+            180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+            731: logs.RetentionDays.TWO_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+            3653: logs.RetentionDays.TEN_YEARS}[days]

@@ -1,0 +1,514 @@
+"""``TrainingPipeline``: an ``AWS::SageMaker::Pipeline`` from lake data to a registered model version.
+
+Steps: Features (processing, with ``features``: the model's training set from lake datasets and
+labeled feedback, see :mod:`~ml_platform.constructs.preparation.feature_settings`) -> Prepare (processing:
+split into train/validation/test, optionally SMOTE on the train split) -> Train (built-in algorithm or a
+platform image; managed spot training with checkpoints in the artifacts zone; File, FastFile or
+Pipe input) or Tune (hyperparameter tuning, optionally warm-started from a parent tuning job) ->
+Evaluate (processing in the training image, as the processing role: ``evaluation.json``) ->
+CheckMetric (condition on the evaluation metric) -> Register (model package,
+``PendingManualApproval``) or Fail.
+
+Evaluate loads the model the training step wrote, so a pipeline trains only what it can evaluate:
+built-in XGBoost (``xgboost-model`` in ``model.tar.gz``), or a custom image that runs ``python3``
+with the ``xgboost`` package and writes the same file (the processing role is granted pulls of
+exactly that image's repository). Built-in ``linear-learner`` is refused at synth: its
+``model.tar.gz`` holds ``model_algo-1``, a serialized Apache MXNet object, which neither
+``evaluate.py`` nor the scikit-learn processing image (no MXNet) can load.
+
+The definition is emitted as the documented pipeline definition JSON (version 2020-12-01):
+CloudFormation tokens (role ARNs, buckets, keys, subnets) cannot pass through the SageMaker SDK,
+so the SDK is used only where it is the authority and works offline, for built-in image URIs.
+Every job runs in the platform's subnets and security group with volumes and outputs encrypted by
+the lake key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+from pydantic import Field, field_validator, model_validator
+
+from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.preparation.feature_settings import FeatureSettings
+from ml_platform.constructs.core.json_asset import json_asset
+from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
+from ml_platform.constructs.core.python_bundle import python_bundle
+from ml_platform.constructs.training.image_repositories import ImageRepositories
+from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.sagemaker_roles import LakeLocation, SageMakerRoles
+from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.runtime import JOBS_DIR
+
+SCRIPTS = JOBS_DIR / "training_pipeline"
+#: The built-in algorithms a pipeline trains (those whose model the Evaluate step loads), with their image versions.
+ALGORITHM_VERSIONS = {"xgboost": "1.7-1"}
+#: Built-in algorithms refused, with the reason: the Evaluate step could not load their model.
+UNEVALUABLE_ALGORITHMS = {
+    "linear-learner": "its model.tar.gz holds model_algo-1, a serialized Apache MXNet object, which the Evaluate "
+                      "step (evaluate.py, XGBoost models only) cannot load and the scikit-learn processing image "
+                      "has no MXNet for",
+}
+#: scikit-learn 1.4.2: the oldest release imbalanced-learn 0.14 (SMOTE) runs with.
+SKLEARN_VERSION = "1.4-2"
+#: Pure-Python packages the Prepare step imports for SMOTE, shipped zipped (jobs have no internet).
+REBALANCE_PACKAGES = ("imblearn", "sklearn_compat")
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+_COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
+
+
+class MetricCheck(StrictSettings):
+    """Register only when ``metrics.<...>`` of ``evaluation.json`` compares well with ``threshold``."""
+
+    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\[\]]+$")] = "metrics.auc.value"
+    comparison: Literal[">=", ">", "<=", "<"] = ">="
+    threshold: Annotated[float, Field(strict=False)] = 0.7
+
+
+class ParameterRange(StrictSettings):
+    """A continuous hyperparameter range for tuning."""
+
+    min: Annotated[float, Field(strict=False)]
+    max: Annotated[float, Field(strict=False)]
+    scaling: Literal["Auto", "Linear", "Logarithmic"] = "Auto"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParameterRange:
+        if self.min >= self.max:
+            raise ValueError(f"min {self.min:g} must be less than max {self.max:g}")
+        return self
+
+
+class TuningSettings(StrictSettings):
+    """Hyperparameter tuning instead of a single training job.
+
+    :ivar objective_metric: e.g. ``validation:auc``. :ivar objective: ``Maximize`` (default) or ``Minimize``.
+    :ivar ranges: hyperparameter name to range, at least one. :ivar max_jobs: Default 10.
+    :ivar max_parallel_jobs: Default 2. :ivar warm_start_parent: name of a finished tuning job to start from.
+    """
+
+    objective_metric: Annotated[str, Field(min_length=1, max_length=255)] = "validation:auc"
+    objective: Literal["Maximize", "Minimize"] = "Maximize"
+    ranges: Annotated[dict[str, ParameterRange], Field(min_length=1)]
+    max_jobs: Annotated[int, Field(ge=1, le=500)] = 10
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 2
+    warm_start_parent: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")] | None = None
+
+    @model_validator(mode="after")
+    def _parallel(self) -> TuningSettings:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs {self.max_parallel_jobs} exceeds max_jobs {self.max_jobs}")
+        return self
+
+
+class PipelineSettings(StrictSettings):
+    """One training pipeline.
+
+    :ivar model: the registered model (one of ``training.models``).
+    :ivar features: build the training set from lake datasets (the Features step). Give this or
+        ``input``.
+    :ivar input: a landing location of ready CSV training data (label in the first column, no
+        header) written from outside the platform. Give this or ``features``.
+    :ivar algorithm: built-in ``xgboost`` (default; the only built-in algorithm whose model the
+        Evaluate step loads: ``linear-learner`` is refused, see :data:`UNEVALUABLE_ALGORITHMS`); or give ``image``.
+    :ivar image: a platform repository with a custom training image (``:latest`` is not used: tag
+        ``image_tag``). Evaluate runs ``evaluate.py`` in it with ``python3``: it needs the
+        ``xgboost`` package and must write its model as ``xgboost-model`` in ``model.tar.gz``.
+        :ivar image_tag: Default ``1``.
+    :ivar instance_type, instance_count, volume_gb: training resources. Defaults ``ml.m5.xlarge``, 1, 30.
+    :ivar processing_instance_type: Default ``ml.m5.large``.
+    :ivar max_runtime_minutes: Default 60. :ivar spot: managed spot training. Default true.
+    :ivar max_wait_minutes: with spot, at least ``max_runtime_minutes``. Default 120.
+    :ivar input_mode: ``File`` (default), ``FastFile`` or ``Pipe``.
+    :ivar hyperparameters: passed to the algorithm as strings. Default: none.
+    :ivar metric: the registration condition. Default: ``metrics.auc.value >= 0.7``.
+    :ivar tuning: tune instead of training once. Default: none.
+    """
+
+    model: Annotated[str, Field(min_length=1)]
+    features: FeatureSettings | None = None
+    input: LakeLocation | None = None
+    algorithm: Literal["xgboost"] | None = "xgboost"
+    image: str | None = None
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "1"
+    instance_type: InstanceType = "ml.m5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    processing_instance_type: InstanceType = "ml.m5.large"
+    max_runtime_minutes: Annotated[int, Field(ge=1, le=40320)] = 60
+    spot: bool = True
+    max_wait_minutes: Annotated[int, Field(ge=1, le=40320)] = 120
+    input_mode: Literal["File", "FastFile", "Pipe"] = "File"
+    hyperparameters: dict[str, str | int | float] = {}
+    metric: MetricCheck = MetricCheck()
+    tuning: TuningSettings | None = None
+
+    @field_validator("algorithm", mode="before")
+    @classmethod
+    def _evaluable(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in UNEVALUABLE_ALGORITHMS:
+            raise ValueError(f"algorithm {value!r} cannot be evaluated: {UNEVALUABLE_ALGORITHMS[value]}; allowed: "
+                             f"{', '.join(repr(a) for a in ALGORITHM_VERSIONS)}, or a custom image (see image)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSettings:
+        if (self.features is None) == (self.input is None):
+            raise ValueError("give exactly one of features (a training set built from lake datasets) and input "
+                             "(ready CSV written from outside the platform)")
+        if (self.algorithm is None) == (self.image is None):
+            raise ValueError("give exactly one of algorithm (built-in) and image (a platform repository)")
+        if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError(f"max_wait_minutes {self.max_wait_minutes} must be at least max_runtime_minutes "
+                             f"{self.max_runtime_minutes} with spot training")
+        return self
+
+
+def _input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
+    """A processing input copied in full to ``local_path`` before the script starts."""
+    return {"InputName": name, "AppManaged": False, "S3Input": {
+        "S3Uri": uri, "LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File",
+        "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}}
+
+
+def feature_source_problems(features: FeatureSettings | None, sources: Mapping[str, LakeDataset]) -> list[str]:
+    """A problem per source dataset of ``features`` that nothing in ``sources`` writes, and per
+    column a source with a known schema does not have."""
+    problems = []
+    for source in features.sources if features else ():
+        found = sources.get(source.dataset)
+        if found is None:
+            problems.append(f"features source {source.dataset!r} is not a dataset of the platform "
+                            f"({', '.join(sorted(sources)) or 'none'})")
+        elif found.columns is not None:
+            known = set(found.columns) | set(found.partitioning)
+            problems += [f"features source {source.dataset!r} has no column {c!r} ({', '.join(found.columns)})"
+                         for c in source.columns if c not in known]
+    return problems
+
+
+class TrainingPipeline(Construct):
+    """A SageMaker pipeline named ``<name_prefix>-<model>`` (see the module docstring).
+
+    :param settings: the pipeline's settings.
+    :param lake: the feature set under ``<model>/features/`` of the curated zone, everything else
+        under ``<model>/pipeline/`` of the artifacts zone (checkpoints under ``<model>/checkpoints/``);
+        grants are made here.
+    :param roles: processing, training and pipeline execution roles.
+    :param network: subnets and security group of every job.
+    :param registry: where versions are registered (``settings.model`` must be one of its models).
+    :param sources: what the datasets ``settings.features`` names write, by dataset name (e.g. a
+        :class:`~ml_platform.constructs.preparation.dataset_pipeline.DatasetPipeline`'s ``output``). Default: none.
+    :param images: the platform repositories (for ``settings.image``).
+    :param name_prefix: e.g. ``mlp-dev``.
+    :param reads_feedback: the Features step also reads labeled feedback rows from :attr:`feedback`
+        (give True when a :class:`~ml_platform.constructs.monitoring.feedback_loop.FeedbackLoop` writes them).
+        Default: False (then :attr:`feedback` is None).
+
+    Hand-offs it exposes: :attr:`features_output` (the training sets it builds),
+    :attr:`model_artifacts` (what it registers: whoever serves a version must read it) and
+    :attr:`feedback` (labeled rows of served predictions it reads into the next training set, with
+    ``reads_feedback``).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: PipelineSettings,
+        lake: DataLake,
+        roles: SageMakerRoles,
+        network: MlNetwork,
+        registry: ModelRegistry,
+        name_prefix: str,
+        sources: Mapping[str, LakeDataset] | None = None,
+        images: ImageRepositories | None = None,
+        reads_feedback: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        sources = dict(sources or {})
+        problems = [f"needs a {a} execution role in training.roles" for a in ("processing", "training", "pipeline")
+                    if a not in roles.roles]
+        if settings.model not in registry.groups:
+            problems.append(f"model {settings.model!r} is not in the registry ({', '.join(registry.groups)})")
+        if settings.image and (images is None or settings.image not in images.repositories):
+            problems.append(f"image {settings.image!r} is not a platform repository")
+        problems += feature_source_problems(settings.features, sources)
+        if reads_feedback and settings.features is None:
+            problems.append("reads_feedback needs features (feedback rows join the training set the Features step "
+                            "builds)")
+        elif reads_feedback and settings.features.undeclared_categories():  # type: ignore[union-attr]
+            problems.append("reads_feedback needs declared categories on the encoded features "
+                            f"{', '.join(settings.features.undeclared_categories())} (feedback rows keep the "  # type: ignore[union-attr]
+                            "codes they were served with)")
+        if problems:
+            raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
+        stack = Stack.of(self)
+        self.settings, self.lake, self.network = settings, lake, network
+        model = settings.model
+        artifacts = lake.artifacts_bucket
+        work = f"{model}/pipeline/"
+        self.work_uri = f"s3://{artifacts.bucket_name}/{work}"
+        self.checkpoint_uri = f"s3://{artifacts.bucket_name}/{model}/checkpoints/"
+        producer = f"training pipeline {name_prefix}-{model}"
+        self.model_artifacts = LakeDataset(Zone.ARTIFACTS, f"{work}models/", "model", producer=producer)
+        self.features_output = LakeDataset(Zone.CURATED, f"{model}/features/", "training-csv", producer=producer)
+        self.feedback = LakeDataset(Zone.CURATED, f"{model}/feedback/", "training-csv", DAILY,
+                                    producer=f"feedback loop of {model}") if reads_feedback else None
+        self.sources = {s.dataset: sources[s.dataset] for s in settings.features.sources} if settings.features else {}
+        processing, training, pipeline = roles.roles["processing"], roles.roles["training"], roles.roles["pipeline"]
+
+        # Grants of exactly the locations this pipeline uses, from the hand-offs that name them.
+        if settings.input is not None:
+            lake.grant_read(processing, Zone(settings.input.zone), settings.input.prefix)
+        for source in self.sources.values():
+            source.grant_read(lake, processing)
+        if self.feedback is not None:
+            self.feedback.grant_read(lake, processing)
+        if settings.features is not None:
+            self.features_output.grant_read(lake, processing)
+            self.features_output.grant_write(lake, processing)
+        lake.grant_read_write(processing, Zone.ARTIFACTS, work)
+        lake.grant_read_write(training, Zone.ARTIFACTS, work)
+        lake.grant_read_write(training, Zone.ARTIFACTS, f"{model}/checkpoints/")
+        lake.grant_read(pipeline, Zone.ARTIFACTS, work)  # the service reads evaluation.json as this role
+        scripts = ("features", "prepare", "evaluate") if settings.features else ("prepare", "evaluate")
+        self.scripts = {name: s3_assets.Asset(self, f"{name.title()}Script", path=str(SCRIPTS / f"{name}.py"))
+                        for name in scripts}
+        iam.Grant.add_to_principal(
+            grantee=processing, actions=["s3:GetObject"],
+            resource_arns=[a.bucket.arn_for_objects(a.s3_object_key) for a in self.scripts.values()])
+        self.feature_spec = (json_asset(self, "FeatureSpec", settings.features.spec(), reader=processing)
+                             if settings.features else None)
+        rebalance = settings.features.rebalance_argument() if settings.features else None
+        self.libraries = (python_bundle(self, "RebalanceLibraries", REBALANCE_PACKAGES, reader=processing)
+                          if rebalance else None)
+        if settings.image:
+            # Train runs in the image as the training role, Evaluate as the processing role.
+            images.grant_pull(training, settings.image)  # type: ignore[union-attr]
+            images.grant_pull(processing, settings.image)  # type: ignore[union-attr]
+            self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)  # type: ignore[union-attr]
+        else:
+            version = ALGORITHM_VERSIONS[settings.algorithm]  # type: ignore[index]
+            self.image_uri = builtin_image(settings.algorithm, stack.region, version)
+        self.processing_image = builtin_image("sklearn", stack.region, SKLEARN_VERSION)
+        self._roles = {"processing": processing.role_arn, "training": training.role_arn}
+        self.definition = self._definition(registry.groups[model].model_package_group_name, settings)
+        self.pipeline = sagemaker.CfnPipeline(
+            self, "Pipeline", pipeline_name=f"{name_prefix}-{model}", role_arn=pipeline.role_arn,
+            pipeline_description=f"{'Build features, prepare' if settings.features else 'Prepare'}, train, evaluate "
+                                 f"and register {model}",
+            pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(self.definition)},
+        )
+        self.pipeline.node.add_dependency(pipeline, processing, training)
+        self.pipeline_name = f"{name_prefix}-{model}"
+
+    # -- definition --------------------------------------------------------------------------------
+
+    def _definition(self, group: str, settings: PipelineSettings) -> dict[str, Any]:
+        train = self._tune(settings) if settings.tuning else self._train(settings)
+        model_data = (
+            {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}models",
+                                                 {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"},
+                                                 "output/model.tar.gz"]}}
+            if settings.tuning else {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+        )
+        evaluation_uri = self._output_uri("evaluation")
+        return {
+            "Version": "2020-12-01",
+            "Metadata": {},
+            "Parameters": [
+                *([{"Name": "InputData", "Type": "String",
+                    "DefaultValue": self.lake.s3_uri(settings.input.zone, settings.input.prefix)}]
+                  if settings.input is not None else []),
+                {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
+            ],
+            "Steps": [
+                *([self._features(settings)] if settings.features is not None else []),
+                self._prepare(settings),
+                train,
+                self._evaluate(settings, model_data),
+                {
+                    "Name": "CheckMetric",
+                    "Type": "Condition",
+                    "Arguments": {
+                        "Conditions": [{
+                            "Type": _COMPARISONS[settings.metric.comparison],
+                            "LeftValue": {"Std:JsonGet": {
+                                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                                "Path": settings.metric.path}},
+                            "RightValue": settings.metric.threshold,
+                        }],
+                        "IfSteps": [self._register(group, model_data, evaluation_uri)],
+                        "ElseSteps": [{"Name": "MetricTooLow", "Type": "Fail", "Arguments": {
+                            "ErrorMessage": f"{settings.metric.path} did not satisfy "
+                                            f"{settings.metric.comparison} {settings.metric.threshold:g}"}}],
+                    },
+                },
+            ],
+        }
+
+    def _output_uri(self, name: str) -> dict[str, Any]:
+        return {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}runs", {"Get": "Execution.PipelineExecutionId"}, name]}}
+
+    def _network(self) -> dict[str, Any]:
+        return {"SecurityGroupIds": [self.network.job_security_group.security_group_id],
+                "Subnets": [s.subnet_id for s in self.network.vpc.isolated_subnets]}
+
+    def _processing(self, name: str, image: str, script: str, inputs: list[dict], outputs: list[str],
+                    settings: PipelineSettings, arguments: list[str] | None = None,
+                    output_uris: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        key = self.lake.encryption_key.key_arn
+        asset = self.scripts[script]
+        code = _input("code", asset.s3_object_url, "/opt/ml/processing/code")
+        output_uris = output_uris or {}
+        app: dict[str, Any] = {"ImageUri": image, "ContainerEntrypoint": [
+            "python3", f"/opt/ml/processing/code/{asset.s3_object_key}"]}
+        if arguments:
+            app["ContainerArguments"] = arguments
+        return {
+            "Name": name,
+            "Type": "Processing",
+            "Arguments": {
+                "ProcessingResources": {"ClusterConfig": {
+                    "InstanceType": settings.processing_instance_type, "InstanceCount": 1,
+                    "VolumeSizeInGB": 30, "VolumeKmsKeyId": key}},
+                "AppSpecification": app,
+                "RoleArn": self._roles["processing"],
+                "ProcessingInputs": [code, *inputs],
+                "ProcessingOutputConfig": {"KmsKeyId": key, "Outputs": [
+                    {"OutputName": out, "AppManaged": False, "S3Output": {
+                        "S3Uri": output_uris.get(out, self._output_uri(out)), "LocalPath": f"/opt/ml/processing/{out}",
+                        "S3UploadMode": "EndOfJob"}} for out in outputs]},
+                "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
+                                  "VpcConfig": self._network()},
+                "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_minutes * 60},
+            },
+        }
+
+    def _features(self, settings: PipelineSettings) -> dict[str, Any]:
+        """The training set of this run: the sources' partitions of the window (as of the run's
+        date) and the labeled feedback, to ``<features prefix><execution id>/``."""
+        spec = self.feature_spec
+        assert spec is not None
+        inputs = [_input(f"source-{name}", source.uri(self.lake), f"/opt/ml/processing/input/{name}")
+                  for name, source in self.sources.items()]
+        inputs.append(_input("spec", spec.s3_object_url, "/opt/ml/processing/spec"))
+        output = {"Std:Join": {"On": "", "Values": [
+            self.features_output.uri(self.lake), {"Get": "Execution.PipelineExecutionId"}, "/"]}}
+        arguments = ["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}"]
+        if self.feedback is not None:
+            arguments += ["--feedback-uri", self.feedback.uri(self.lake)]
+        return self._processing("Features", self.processing_image, "features", inputs, ["features"], settings,
+                                arguments=arguments, output_uris={"features": output})
+
+    def _prepare(self, settings: PipelineSettings) -> dict[str, Any]:
+        source = ({"Get": "Steps.Features.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
+                  if settings.features is not None else {"Get": "Parameters.InputData"})
+        inputs = [_input("data", source, "/opt/ml/processing/input")]
+        arguments = None
+        rebalance = settings.features.rebalance_argument() if settings.features else None
+        if rebalance is not None and self.libraries is not None:
+            inputs.append(_input("libraries", self.libraries.s3_object_url, "/opt/ml/processing/libs"))
+            arguments = ["--rebalance", json.dumps(rebalance, sort_keys=True), "--libs", "/opt/ml/processing/libs"]
+        return self._processing("Prepare", self.processing_image, "prepare", inputs,
+                                ["train", "validation", "test"], settings, arguments=arguments)
+
+    def _evaluate(self, settings: PipelineSettings, model_data: dict) -> dict[str, Any]:
+        """Score the model on the test split in the training image (it has the library that loads
+        the model), as the processing role (which may pull a custom image, see ``__init__``)."""
+        inputs = [
+            _input("model", model_data, "/opt/ml/processing/model"),
+            _input("test", {"Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},
+                   "/opt/ml/processing/test"),
+        ]
+        step = self._processing("Evaluate", self.image_uri, "evaluate", inputs, ["evaluation"], settings)
+        step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                                  "FilePath": "evaluation.json"}]
+        return step
+
+    def _training_job(self, settings: PipelineSettings) -> dict[str, Any]:
+        key = self.lake.encryption_key.key_arn
+        channels = [
+            {"ChannelName": channel, "ContentType": "text/csv", "InputMode": settings.input_mode,
+             "DataSource": {"S3DataSource": {
+                 "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated",
+                 "S3Uri": {"Get": f"Steps.Prepare.ProcessingOutputConfig.Outputs['{channel}'].S3Output.S3Uri"}}}}
+            for channel in ("train", "validation")
+        ]
+        job: dict[str, Any] = {
+            "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": settings.input_mode},
+            "RoleArn": self._roles["training"],
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": f"{self.work_uri}models", "KmsKeyId": key},
+            "ResourceConfig": {"InstanceType": settings.instance_type, "InstanceCount": settings.instance_count,
+                               "VolumeSizeInGB": settings.volume_gb, "VolumeKmsKeyId": key},
+            "VpcConfig": self._network(),
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableManagedSpotTraining": settings.spot,
+            "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_minutes * 60},
+        }
+        if settings.spot:
+            job["StoppingCondition"]["MaxWaitTimeInSeconds"] = settings.max_wait_minutes * 60
+            job["CheckpointConfig"] = {"S3Uri": self.checkpoint_uri}
+        return job
+
+    def _train(self, settings: PipelineSettings) -> dict[str, Any]:
+        arguments = self._training_job(settings)
+        arguments["HyperParameters"] = {k: str(v) for k, v in sorted(settings.hyperparameters.items())}
+        return {"Name": "Train", "Type": "Training", "Arguments": arguments}
+
+    def _tune(self, settings: PipelineSettings) -> dict[str, Any]:
+        tuning = settings.tuning
+        assert tuning is not None
+        definition = self._training_job(settings)
+        definition["StaticHyperParameters"] = {k: str(v) for k, v in sorted(settings.hyperparameters.items())
+                                               if k not in tuning.ranges}
+        definition["AlgorithmSpecification"]["MetricDefinitions"] = []
+        arguments: dict[str, Any] = {
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "HyperParameterTuningJobObjective": {"Type": tuning.objective, "MetricName": tuning.objective_metric},
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": tuning.max_jobs,
+                                   "MaxParallelTrainingJobs": tuning.max_parallel_jobs},
+                "ParameterRanges": {"ContinuousParameterRanges": [
+                    {"Name": name, "MinValue": str(r.min), "MaxValue": str(r.max), "ScalingType": r.scaling}
+                    for name, r in sorted(tuning.ranges.items())]},
+            },
+            "TrainingJobDefinition": definition,
+        }
+        if tuning.warm_start_parent:
+            arguments["WarmStartConfig"] = {"WarmStartType": "IdenticalDataAndAlgorithm",
+                                            "ParentHyperParameterTuningJobs": [
+                                                {"HyperParameterTuningJobName": tuning.warm_start_parent}]}
+        return {"Name": "Tune", "Type": "Tuning", "Arguments": arguments}
+
+    def _register(self, group: str, model_data: dict, evaluation_uri: dict) -> dict[str, Any]:
+        return {
+            "Name": "Register",
+            "Type": "RegisterModel",
+            "Arguments": {
+                "ModelPackageGroupName": group,
+                "ModelApprovalStatus": {"Get": "Parameters.ModelApprovalStatus"},
+                "InferenceSpecification": {
+                    "Containers": [{"Image": self.image_uri, "ModelDataUrl": model_data}],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                    "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
+                    "SupportedTransformInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
+                },
+                "ModelMetrics": {"ModelQuality": {"Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation_uri, "evaluation.json"]}}}}},
+            },
+        }
