@@ -340,7 +340,7 @@ def test_grant_read_write_combines_both_without_delete():
 ])
 def test_grant_rejects_malformed_prefixes(prefix, message):
     stack, lake = make_lake()
-    with pytest.raises(ValueError, match=f"DataLake: {message}"):
+    with pytest.raises(ValueError, match=f"^DataLake {lake.node.path}: {message}"):
         lake.grant_read(_role(stack), "raw", prefix)
 
 

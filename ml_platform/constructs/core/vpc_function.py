@@ -51,7 +51,7 @@ class VpcFunction(Construct):
             self, "Function", runtime=RUNTIME, handler="handler.on_event",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR / name), exclude=["__pycache__", "*.pyc", "__init__.py"]),
             role=self.role, timeout=timeout or Duration.minutes(1), memory_size=128, reserved_concurrent_executions=reserved_concurrency,
-            vpc=network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            vpc=network.vpc, vpc_subnets=network.subnets,
             security_groups=[network.job_security_group],
             environment=dict(environment) if environment else None,
             environment_encryption=key if environment else None,

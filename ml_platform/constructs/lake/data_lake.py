@@ -17,7 +17,6 @@ to an archive class (Glacier Flexible Retrieval, Deep Archive): reading them wou
 from __future__ import annotations
 
 import datetime
-import enum
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -35,7 +34,7 @@ from ml_platform.constructs.core.compliance import (
 )
 from ml_platform.constructs.lake.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.core.removal import data_removal_policy
-from ml_platform.constructs.lake.s3_grants import check_prefix, grant_read_prefix, grant_write_prefix
+from ml_platform.constructs.lake.lake_access import ExistingLake, ILake, Zone, ZoneAccess
 from ml_platform.constructs.core.validation import check_problems
 
 #: Default days S3 server access logs are kept (one year, the usual audit retention).
@@ -49,15 +48,6 @@ _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 
 #: Zones that hold tables (the artifacts zone holds models and scripts), as settings name them.
 DataZoneName = Literal["raw", "processed", "curated"]
-
-
-class Zone(enum.StrEnum):
-    """The buckets of a lake."""
-
-    RAW = "raw"
-    PROCESSED = "processed"
-    CURATED = "curated"
-    ARTIFACTS = "artifacts"
 
 
 #: Who reads each zone. Every zone is read, so none may transition objects to an archive class
@@ -110,7 +100,7 @@ def partition_prefix(dataset: str, day: datetime.date) -> str:
     return f"{dataset_prefix(dataset)}year={day.year:04d}/month={day.month:02d}/day={day.day:02d}/"
 
 
-class DataLake(Construct):
+class DataLake(ZoneAccess, Construct):
     """Zone buckets encrypted with one customer-managed KMS key, with access logs and lifecycle.
 
     Every zone bucket blocks public access, requires TLS 1.2 or newer, is versioned, has object
@@ -205,11 +195,12 @@ class DataLake(Construct):
             "CKV_AWS_18",
             "This is the access-log bucket of the lake; logging it into itself would loop.",
         )
-        self._buckets: dict[Zone, s3.Bucket] = {}
-        self._labeling_ui_zones: set[Zone] = set()
+        self._owner = f"DataLake {self.node.path}"
+        self._owned: dict[Zone, s3.Bucket] = {}
+        self._labeling_ui_zones = set()
         for zone in Zone:
             policy = zone_lifecycle.get(zone, default_lifecycle)
-            self._buckets[zone] = s3.Bucket(
+            self._owned[zone] = s3.Bucket(
                 self,
                 f"{zone.value.title()}Bucket",
                 encryption=s3.BucketEncryption.KMS,
@@ -228,7 +219,8 @@ class DataLake(Construct):
             )
         if destroy:
             explain_s3_auto_delete_provider(Stack.of(self))
-        for bucket in (self.access_log_bucket, *self._buckets.values()):
+        self._buckets = dict(self._owned)
+        for bucket in (self.access_log_bucket, *self._owned.values()):
             acknowledge_compliance_rule(
                 bucket.node.default_child,
                 "S3BucketReplicationEnabled",
@@ -237,94 +229,35 @@ class DataLake(Construct):
                 "replica region and key chosen per environment and is not configured here.",
             )
 
-    # -- access to the zones ---------------------------------------------------------------------
+    # -- access to the zones (bucket, s3_uri, grant_*, allow_labeling_ui: ZoneAccess) ------------
 
-    def bucket(self, zone: Zone | str) -> s3.Bucket:
-        """The bucket of ``zone`` (``raw``, ``processed``, ``curated`` or ``artifacts``)."""
-        return self._buckets[_zone(zone)]
+    @classmethod
+    def from_existing(cls, scope: Construct, construct_id: str, *, buckets: Mapping[Zone | str, s3.IBucket],
+                      encryption_key: kms.IKey) -> ExistingLake:
+        """A lake of buckets and a key the app already has, for the constructs that take a lake
+        (:class:`~ml_platform.constructs.lake.lake_access.ILake`); nothing is created.
 
-    def allow_labeling_ui(self, zone: Zone | str) -> None:
-        """Let Ground Truth's worker UI (any origin, in the worker's browser) GET objects of ``zone``
-        through the pre-signed URLs its template creates: the CORS rule Ground Truth documents.
-        Reads still need a pre-signed URL of a principal the bucket policy and key allow."""
-        zone = _zone(zone)
-        if zone in self._labeling_ui_zones:
-            return
-        self._labeling_ui_zones.add(zone)
-        self._buckets[zone].add_cors_rule(allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"],
-                                          exposed_headers=["Access-Control-Allow-Origin"])
-
-    def s3_uri(self, zone: Zone | str, prefix: str = "") -> str:
-        """``s3://<bucket of zone>/<prefix>``."""
-        return f"s3://{self.bucket(zone).bucket_name}/{prefix}"
+        :param buckets: the bucket of each zone the app uses, by zone name.
+        :param encryption_key: the key that encrypts their objects.
+        """
+        return ExistingLake(scope, construct_id, buckets=buckets, encryption_key=encryption_key)
 
     @property
     def raw_bucket(self) -> s3.Bucket:
         """Data as it lands."""
-        return self._buckets[Zone.RAW]
+        return self._owned[Zone.RAW]
 
     @property
     def processed_bucket(self) -> s3.Bucket:
         """Cleaned, typed and partitioned data."""
-        return self._buckets[Zone.PROCESSED]
+        return self._owned[Zone.PROCESSED]
 
     @property
     def curated_bucket(self) -> s3.Bucket:
         """Data sets ready for training and analytics."""
-        return self._buckets[Zone.CURATED]
+        return self._owned[Zone.CURATED]
 
     @property
     def artifacts_bucket(self) -> s3.Bucket:
         """Models, scripts and pipeline outputs."""
-        return self._buckets[Zone.ARTIFACTS]
-
-    # -- least-privilege grants ------------------------------------------------------------------
-
-    def grant_read(self, grantee: iam.IGrantable, zone: Zone | str, prefix: str = "") -> iam.Grant:
-        """Let ``grantee`` list and read objects under ``prefix`` of ``zone``, and decrypt them.
-
-        :param prefix: key prefix ending in ``/`` (for example ``dataset_prefix("sales")``), or
-            ``""`` for the whole zone.
-        """
-        return grant_read_prefix(grantee, self.bucket(zone), self.encryption_key, _prefix(prefix))
-
-    def grant_write(
-        self,
-        grantee: iam.IGrantable,
-        zone: Zone | str,
-        prefix: str = "",
-        *,
-        allow_delete: bool = False,
-    ) -> iam.Grant:
-        """Let ``grantee`` write objects under ``prefix`` of ``zone``, encrypting with the lake key.
-
-        :param prefix: key prefix ending in ``/``, or ``""`` for the whole zone.
-        :param allow_delete: also allow ``s3:DeleteObject`` under ``prefix``. Default: False.
-        """
-        return grant_write_prefix(
-            grantee, self.bucket(zone), self.encryption_key, _prefix(prefix), allow_delete=allow_delete
-        )
-
-    def grant_read_write(
-        self, grantee: iam.IGrantable, zone: Zone | str, prefix: str = ""
-    ) -> iam.Grant:
-        """:meth:`grant_read` and :meth:`grant_write` (without delete) on the same prefix."""
-        return self.grant_read(grantee, zone, prefix).combine(
-            self.grant_write(grantee, zone, prefix)
-        )
-
-
-def _zone(zone: Zone | str) -> Zone:
-    try:
-        return Zone(zone)
-    except ValueError:
-        raise ValueError(
-            f"DataLake: zone {zone!r} is unknown; allowed: {', '.join(z.value for z in Zone)}"
-        ) from None
-
-
-def _prefix(prefix: str) -> str:
-    try:
-        return check_prefix(prefix)
-    except ValueError as error:
-        raise ValueError(f"DataLake: {error}") from None
+        return self._owned[Zone.ARTIFACTS]

@@ -35,7 +35,7 @@ from ml_platform.constructs.monitoring.baseline_check import BaselineCheck
 from ml_platform.constructs.lake.lake_locations import LakeDataset, object_folder
 from ml_platform.constructs.lake.data_lake import DataLake
 from ml_platform.constructs.core.json_asset import json_asset
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
 from ml_platform.constructs.monitoring.monitor_settings import (
     Bias,
     DataQuality,
@@ -241,7 +241,7 @@ class ModelMonitor(Construct):
             "network_config": cls.NetworkConfigProperty(
                 enable_inter_container_traffic_encryption=True, enable_network_isolation=True,
                 vpc_config=cls.VpcConfigProperty(security_group_ids=[network.job_security_group.security_group_id],
-                                                 subnets=[s.subnet_id for s in network.vpc.isolated_subnets])),
+                                                 subnets=subnet_ids(network))),
             "stopping_condition": cls.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_minutes * 60),
         }
 

@@ -43,7 +43,7 @@ class RetrainGate(Construct):
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, construct_id)
         problems = [] if 0 <= cooldown_hours <= 720 else [f"cooldown_hours is {cooldown_hours}; allowed: 0 to 720"]
-        if not network.imported and "sagemaker_api" not in network.endpoints:
+        if not network.reaches("sagemaker_api"):
             problems.append("the network has no sagemaker_api interface endpoint, so the gate could not reach "
                             "SageMaker from its isolated subnets; add it to network.interface_endpoints")
         check_problems(f"RetrainGate {self.node.path}", problems)

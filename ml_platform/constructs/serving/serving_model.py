@@ -20,7 +20,7 @@ from constructs import Construct
 from ml_platform.constructs.lake.data_lake import DataLake
 from ml_platform.constructs.serving.endpoint_settings import MODEL_PACKAGE_ARN, ModelOptions
 from ml_platform.constructs.lake.lake_locations import LakeDataset
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
 
 #: SageMaker chains at most 15 containers in an inference pipeline.
 MAX_CONTAINERS = 15
@@ -110,7 +110,7 @@ def source_model(scope: Construct, construct_id: str, *, source: ModelSource, ro
         if len(containers) > 1 else None,
         enable_network_isolation=options.network_isolation,
         vpc_config=sagemaker.CfnModel.VpcConfigProperty(
-            subnets=[s.subnet_id for s in network.vpc.isolated_subnets],
+            subnets=subnet_ids(network),
             security_group_ids=[network.job_security_group.security_group_id],
         ) if network is not None else None,
     )

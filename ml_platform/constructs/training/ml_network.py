@@ -13,7 +13,8 @@ only the endpoints its jobs use.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
 from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -26,7 +27,7 @@ from ml_platform.constructs.core.compliance import VPC_RESTRICT_DEFAULT_SG_PROVI
 from ml_platform.constructs.core.keys import allow_cloudwatch_logs
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.naming import pascal_case
-from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
 #: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
 ENDPOINTS = {
@@ -104,6 +105,80 @@ class NetworkSettings(StrictSettings):
         if repeated:
             raise ValueError(f"interface_endpoints name {', '.join(repeated)} more than once")
         return self
+
+
+@runtime_checkable
+class INetwork(Protocol):
+    """What the platform's constructs need of a network: a VPC, the subnets and the security group
+    SageMaker jobs, endpoints and functions run in; :class:`MlNetwork` and :class:`ExistingNetwork`
+    provide it."""
+
+    @property
+    def vpc(self) -> ec2.IVpc:
+        """The VPC."""
+        ...
+
+    @property
+    def subnets(self) -> ec2.SubnetSelection:
+        """Where jobs, endpoints and functions run."""
+        ...
+
+    @property
+    def job_security_group(self) -> ec2.ISecurityGroup:
+        """The security group of SageMaker jobs and endpoints (and the platform's functions)."""
+        ...
+
+    def reaches(self, endpoint: str) -> bool:
+        """Whether workloads in :attr:`subnets` reach the interface endpoint ``endpoint`` (a key of
+        :data:`ENDPOINTS`, e.g. ``sagemaker_api``)."""
+        ...
+
+
+def subnet_ids(network: INetwork) -> list[str]:
+    """The IDs of the subnets ``network`` runs workloads in."""
+    chosen = network.subnets  # jsii passes a struct to a method as keyword arguments
+    return network.vpc.select_subnets(
+        availability_zones=chosen.availability_zones, one_per_az=chosen.one_per_az,
+        subnet_filters=chosen.subnet_filters, subnet_group_name=chosen.subnet_group_name,
+        subnets=chosen.subnets, subnet_type=chosen.subnet_type,
+    ).subnet_ids
+
+
+class ExistingNetwork(Construct):
+    """A network the app already has (see :meth:`MlNetwork.from_existing`); nothing is created.
+
+    :param vpc: the VPC (``ec2.Vpc.from_lookup``, ``from_vpc_attributes`` or a ``Vpc`` of the app).
+    :param subnets: where SageMaker jobs, endpoints and the platform's functions run.
+    :param security_group: the security group they use; it must allow what they need (HTTPS to
+        the VPC's endpoints, TCP among a distributed job's instances).
+    :param interface_endpoints: the interface endpoints (keys of :data:`ENDPOINTS`) the subnets
+        reach. Default: not known, so every one is assumed reachable.
+    :raises ValueError: naming an unknown endpoint.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
+                 security_group: ec2.ISecurityGroup, interface_endpoints: Sequence[str] | None = None) -> None:
+        super().__init__(scope, construct_id)
+        unknown = [e for e in interface_endpoints or () if e not in ENDPOINTS]
+        check_problems(f"ExistingNetwork {self.node.path}", [
+            f"interface_endpoints has unknown endpoint {e!r}; allowed: {', '.join(ENDPOINTS)}" for e in unknown])
+        self._vpc, self._subnets, self._group = vpc, subnets, security_group
+        self._endpoints = None if interface_endpoints is None else frozenset(interface_endpoints)
+
+    @property
+    def vpc(self) -> ec2.IVpc:
+        return self._vpc
+
+    @property
+    def subnets(self) -> ec2.SubnetSelection:
+        return self._subnets
+
+    @property
+    def job_security_group(self) -> ec2.ISecurityGroup:
+        return self._group
+
+    def reaches(self, endpoint: str) -> bool:
+        return self._endpoints is None or endpoint in self._endpoints
 
 
 class MlNetwork(Construct):
@@ -189,6 +264,20 @@ class MlNetwork(Construct):
                 service=ENDPOINTS[name], subnets=self.subnets, private_dns_enabled=True,
                 security_groups=[self.endpoint_security_group], open=False,
             )
+
+    @classmethod
+    def from_existing(cls, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, subnets: ec2.SubnetSelection,
+                      security_group: ec2.ISecurityGroup,
+                      interface_endpoints: Sequence[str] | None = None) -> ExistingNetwork:
+        """A network of a VPC, subnets and security group the app already has, for the constructs
+        that take a network (:class:`INetwork`); see :class:`ExistingNetwork`."""
+        return ExistingNetwork(scope, construct_id, vpc=vpc, subnets=subnets, security_group=security_group,
+                               interface_endpoints=interface_endpoints)
+
+    def reaches(self, endpoint: str) -> bool:
+        """Whether the subnets reach interface endpoint ``endpoint``: one this construct created,
+        or any when the VPC is imported from settings (its endpoints are not known here)."""
+        return self.imported or endpoint in self.endpoints
 
     def _job_security_group(self) -> ec2.SecurityGroup:
         group = ec2.SecurityGroup(

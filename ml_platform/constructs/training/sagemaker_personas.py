@@ -19,7 +19,7 @@ from constructs import Construct
 
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_roles import SageMakerRoles
 
@@ -107,7 +107,7 @@ class SageMakerPersonas(Construct):
 
     def _create_in_network(self, person: ManagedPolicyRole, action: str, kind: str, *, volume_key: bool,
                            output_key: bool, encrypt_traffic: bool) -> None:
-        subnets = [s.subnet_id for s in self._network.vpc.isolated_subnets]
+        subnets = subnet_ids(self._network)
         conditions: dict = {
             "ForAllValues:StringEquals": {
                 "sagemaker:VpcSubnets": subnets,

@@ -23,7 +23,7 @@ from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.lake.data_lake import DataLake, Zone
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.training.image_repositories import ImageRepositories
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
 from ml_platform.constructs.lake.s3_grants import check_prefix
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
@@ -171,8 +171,8 @@ class SageMakerRoles(Construct):
         stack = Stack.of(self)
         network = self.network
         assert network is not None
-        subnets = [stack.format_arn(service="ec2", resource="subnet", resource_name=s.subnet_id)
-                   for s in network.vpc.isolated_subnets]
+        subnets = [stack.format_arn(service="ec2", resource="subnet", resource_name=s)
+                   for s in subnet_ids(network)]
         group = stack.format_arn(service="ec2", resource="security-group",
                                  resource_name=network.job_security_group.security_group_id)
         interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")

@@ -42,7 +42,7 @@ from ml_platform.constructs.core.json_asset import json_asset
 from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.core.python_bundle import python_bundle
 from ml_platform.constructs.training.image_repositories import ImageRepositories
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_images import builtin_image
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation, SageMakerRoles
@@ -363,7 +363,7 @@ class TrainingPipeline(Construct):
 
     def _network(self) -> dict[str, Any]:
         return {"SecurityGroupIds": [self.network.job_security_group.security_group_id],
-                "Subnets": [s.subnet_id for s in self.network.vpc.isolated_subnets]}
+                "Subnets": subnet_ids(self.network)}
 
     def _processing(self, name: str, image: str, script: str, inputs: list[dict], outputs: list[str],
                     settings: PipelineSettings, arguments: list[str] | None = None,
