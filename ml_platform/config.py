@@ -8,14 +8,11 @@ before raising, so that all problems show at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ml_platform.constructs.lake.athena_workgroup import AthenaSettings
 from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone, lifecycle_problems
@@ -25,7 +22,7 @@ from ml_platform.constructs.lake.lake_locations import DAILY as PARTITION_KEYS
 from ml_platform.constructs.lake.lake_lifecycle import LifecyclePolicy
 from ml_platform.constructs.training.ml_network import NetworkSettings
 from ml_platform.constructs.core.alerting import AlertSettings
-from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.constructs.core.validation import StrictSettings, describe_errors, public_fields
 from ml_platform.constructs.labeling.labeling_settings import LabelingSettings
 from ml_platform.constructs.monitoring.monitoring_settings import MonitoringSection
 from ml_platform.region_services import region_problems
@@ -268,7 +265,7 @@ def load_environment(path: Path) -> EnvironmentConfig:
             [
                 f"{path}: expected a mapping of settings at the top level, got "
                 f"{type(data).__name__ if data is not None else 'an empty file'}; "
-                f"allowed keys: {', '.join(_public_fields(EnvironmentConfig))}"
+                f"allowed keys: {', '.join(public_fields(EnvironmentConfig))}"
             ]
         )
     if "name" in data:
@@ -276,8 +273,7 @@ def load_environment(path: Path) -> EnvironmentConfig:
     try:
         config = EnvironmentConfig.model_validate({**data, "name": name})
     except ValidationError as error:
-        errors = _without_echoes(error.errors(include_url=False))
-        raise ConfigError([f"{path}: {_describe(e)}" for e in errors]) from None
+        raise ConfigError([f"{path}: {problem}" for problem in describe_errors(error, EnvironmentConfig)]) from None
     problems = config.cross_section_problems()
     if problems:
         raise ConfigError([f"{path}: {problem}" for problem in problems])
@@ -302,96 +298,3 @@ def load_environments(config_dir: Path) -> dict[str, EnvironmentConfig]:
     if problems:
         raise ConfigError(problems)
     return environments
-
-
-# -- error messages -------------------------------------------------------------------------------
-
-
-def _without_echoes(errors: list[Any]) -> list[Any]:
-    """Drop a list's "too short" error that only echoes failures of its own items."""
-    return [
-        e for e in errors
-        if not (e["type"] == "too_short" and any(o["loc"][: len(e["loc"])] == e["loc"] and o is not e for o in errors))
-    ]
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """``<key path>: <problem> (got <value>)`` for one pydantic error."""
-    loc = error["loc"]
-    path = _key_path(loc) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(EnvironmentConfig, loc[:-1])
-        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return f"{path}: unknown key{hint}"
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    message = error["msg"].removeprefix("Value error, ")
-    message = message[0].lower() + message[1:] if message else message
-    if kind == "string_type" and isinstance(error.get("input"), int):
-        message += "; put the value in quotes"
-    if isinstance(error.get("input"), dict):
-        return f"{path}: {message}"  # a whole section: the message names the values
-    return f"{path}: {message} (got {error['input']!r})"
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif isinstance(part, str) and (part.startswith("function-") or part.endswith("]")):
-            continue  # validator names pydantic adds for Annotated/enum-keyed types
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _public_fields(model: type[BaseModel]) -> list[str]:
-    return [name for name, field in model.model_fields.items() if not field.exclude]
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model nested at ``loc`` accepts, or [] when ``loc`` is not a model."""
-    annotation: Any = model
-    for part in loc:
-        annotation = _unwrap(annotation)
-        if _is_model(annotation):
-            field: FieldInfo | None = annotation.model_fields.get(part)  # type: ignore[arg-type]
-            if field is None:
-                return []
-            annotation = field.annotation
-        elif get_origin(annotation) in (Union, UnionType):
-            # a discriminated union: pydantic names the member by its tag (e.g. "mask_range")
-            members = [m for m in get_args(annotation) if _is_model(m) and part in _tags(m)]
-            if not members:
-                return []
-            annotation = members[0]
-        elif get_origin(annotation) in (dict, tuple, list):
-            args = get_args(annotation)
-            annotation = args[-1] if get_origin(annotation) is dict else args[0]
-        else:
-            return []
-    annotation = _unwrap(annotation)
-    return _public_fields(annotation) if _is_model(annotation) else []
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
-def _tags(model: type[BaseModel]) -> set[Any]:
-    """Literal defaults a discriminated union may name a member by."""
-    return {f.default for f in model.model_fields.values() if isinstance(f.default, str)}
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The type inside ``Annotated[...]`` and ``X | None``."""
-    while True:
-        if get_origin(annotation) is Annotated:
-            annotation = get_args(annotation)[0]
-        elif get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
-            others = [a for a in get_args(annotation) if a is not type(None)]
-            annotation = others[0] if len(others) == 1 else Union[tuple(others)]  # noqa: UP007
-        else:
-            return annotation

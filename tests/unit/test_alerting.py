@@ -9,7 +9,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.core.alerting import (
     DEAD_LETTER_RETENTION,
@@ -81,7 +81,7 @@ def test_no_subscriptions_by_default_and_each_configured_one():
 
 @pytest.mark.parametrize("field, value", [("emails", ["not-an-address"]), ("https_endpoints", ["http://plain.example.com"])])
 def test_bad_subscriptions_are_refused(field, value):
-    with pytest.raises(ValidationError, match=field):
+    with pytest.raises(ValueError, match=field):
         AlertSettings(**{field: value})
 
 
@@ -152,3 +152,15 @@ def test_failure_patterns_match_each_service_s_documented_event():
     for kind, (detail_type, status) in alerting.SAGEMAKER_JOBS.items():
         pattern = alerting.sagemaker_job_failed(kind)
         assert pattern.detail_type == [detail_type] and pattern.detail == {status: ["Failed"]}
+
+
+def test_settings_built_from_python_fail_in_one_line_naming_class_key_and_value():
+    """The same one-line form config files get, not a pydantic dump."""
+    from ml_platform.constructs.core.validation import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        AlertSettings(emails=["ops"], https_endpoints=["http://x.example.com"], pager="y")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("AlertSettings: emails[0]: string should match pattern")
+    assert "(got 'ops')" in message and "https_endpoints[0]: " in message
+    assert "pager: unknown key; allowed keys: emails, https_endpoints" in message

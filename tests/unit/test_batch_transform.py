@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.serving.batch_transform import BatchTransform, TransformSettings
 from ml_platform.constructs.lake.data_lake import DataLake
@@ -111,7 +111,7 @@ def test_options_time_zone_records_and_count():
     ({"max_payload_mb": 101}, "less than or equal to 100"),
 ])
 def test_settings_errors(changes, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         TransformSettings.model_validate({**BASE, **changes})
 
 

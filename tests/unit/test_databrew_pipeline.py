@@ -20,7 +20,7 @@ from ml_platform.constructs.preparation.databrew_pipeline import (
 from ml_platform.constructs.lake.data_lake import Zone
 from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.preparation.databrew_rules import AnyRule
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from tests.unit.glue_fixtures import Catalog, actions
 
 PII_ONLY = [{"action": "delete_columns", "columns": ["ssn"]}]
@@ -299,7 +299,7 @@ def test_one_publisher_serves_every_recipe_of_a_stack():
     ({"ruleset": [{"check": "row_count", "min_rows": 1}, {"check": "row_count", "min_rows": 2}]}, "rules row_count are given more than once"),
 ])
 def test_dataset_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape(message)):
         DataBrewDatasetSettings(**{"format": "csv", "recipe": PII_ONLY, **settings})
 
 
@@ -310,7 +310,7 @@ def test_dataset_settings_errors(settings, message):
     ({"check": "freshness"}, "does not match any of the expected tags"),
 ])
 def test_rule_errors(rule, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         TypeAdapter(AnyRule).validate_python(rule)
 
 

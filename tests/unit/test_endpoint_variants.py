@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import App
 from aws_cdk import aws_iam as iam
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.serving.endpoint_settings import EndpointSettings
 from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
@@ -325,7 +325,7 @@ def test_model_source_errors(source, message):
     ({**AB, "variant_name": "-x"}, "should match pattern"),
 ])
 def test_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         EndpointSettings.model_validate(settings)
 
 

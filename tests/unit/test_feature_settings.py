@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 import pytest
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.preparation.feature_settings import (
     DEFAULT_K_NEIGHBORS,
@@ -53,7 +53,7 @@ def changed(**changes) -> dict:
 
 def messages(data: dict) -> list[str]:
     """The messages of every error ``data`` raises (pydantic's ``Value error, `` prefix removed)."""
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ValueError) as caught:
         FeatureSettings.model_validate(data)
     errors = caught.value.errors(include_url=False)
     # pydantic also reports a tuple whose items fail as "too short": leave out that echo
@@ -98,11 +98,11 @@ def test_rebalance_defaults_in_the_argument():
 
 def test_settings_are_strict_and_frozen():
     settings = FeatureSettings.model_validate(BASE)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError):
         settings.label = "age"  # type: ignore[misc]
-    with pytest.raises(ValidationError, match="colour\n  Extra inputs are not permitted"):
+    with pytest.raises(ValueError, match="colour\n  Extra inputs are not permitted"):
         FeatureSettings.model_validate({**BASE, "colour": "red"})
-    with pytest.raises(ValidationError, match="valid integer"):
+    with pytest.raises(ValueError, match="valid integer"):
         FeatureSettings.model_validate({**BASE, "window_days": "90"})
 
 
@@ -288,7 +288,7 @@ def test_every_constant_passes_the_seam(value, encode):
 
 
 def test_a_text_constant_of_an_unencoded_feature_is_refused():
-    with pytest.raises(ValidationError, match="a numeric feature cannot take a text value"):
+    with pytest.raises(ValueError, match="a numeric feature cannot take a text value"):
         FeatureColumn(column="x", impute="constant", value="unknown")
 
 
@@ -330,7 +330,7 @@ def test_the_dev_feature_set_builds_a_training_set(tmp_path):
 ])
 def test_construct_accepts_only_specs_the_step_accepts(data):
     """Each of these would fail the pipeline in AWS: the settings refuse them at synth."""
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError):
         FeatureSettings.model_validate(data)
 
 
@@ -383,7 +383,7 @@ def test_prepare_rebalances_the_train_split_with_the_argument(tmp_path):
      "the constant 'z' is not one of categories"),
 ])
 def test_declared_categories_errors(column, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         FeatureColumn.model_validate(column)
 
 

@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 from botocore.stub import Stubber
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.core.alerting import AlertPath
 from ml_platform.constructs.lake.data_lake import DataLake
@@ -274,7 +274,7 @@ def test_options_domain_password_and_disposable_pool():
     ({"task": {**TASK, "input": {"zone": "gold", "prefix": "x/"}}}, "input.zone"),
 ])
 def test_settings_errors(changes, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         LabelingSettings.model_validate({**BASE, **changes})
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.core.alerting import AlertPath
 from ml_platform.constructs.training.ml_network import DEFAULT_ENDPOINTS, ENDPOINTS, MlNetwork, NetworkSettings
@@ -113,7 +113,7 @@ def test_existing_vpc_is_imported_without_lookups_and_gets_only_the_job_group():
     ({"existing": {"vpc_id": "vpc-0123456789abcdef0", "availability_zones": ["eu-west-1a", "eu-west-1b"], "subnet_ids": ["subnet-0123456789abcdef0"]}}, "1 subnet_ids for 2 availability_zones"),
 ])
 def test_network_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         NetworkSettings(**settings)
 
 

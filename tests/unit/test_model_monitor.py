@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.lake.data_lake import DataLake, Zone
 from ml_platform.constructs.lake.lake_locations import LakeDataset
@@ -334,7 +334,7 @@ def test_schedule_shapes(value, cron, hours):
     ({**MINIMAL, "feedback": {"labels": {"zone": "raw", "prefix": "l/"}, "id_attribute": "a b"}}, "should match"),
 ])
 def test_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         MonitorSettings.model_validate(settings)
 
 

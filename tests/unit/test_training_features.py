@@ -18,7 +18,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.lake.data_lake import DataLake, Zone
 from ml_platform.constructs.preparation.feature_settings import FeatureSettings
@@ -343,7 +343,7 @@ def test_reading_feedback_needs_features():
 @pytest.mark.parametrize("settings", [
     {"features": FEATURES, "input": {"zone": "curated", "prefix": "churn/ready/"}}, {}])
 def test_settings_need_exactly_one_of_features_and_input(settings):
-    with pytest.raises(ValidationError, match="give exactly one of features \\(a training set built from lake "
+    with pytest.raises(ValueError, match="give exactly one of features \\(a training set built from lake "
                                               "datasets\\) and input \\(ready CSV written from outside the platform\\)"):
         PipelineSettings(model="churn", **settings)
 

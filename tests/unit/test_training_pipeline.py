@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.lake.data_lake import DataLake
 from ml_platform.constructs.training.image_repositories import ImageRepositories, RepositorySettings
@@ -177,7 +177,7 @@ def test_tuning_with_warm_start_replaces_training():
     ({"tuning": {"ranges": {"eta": {"min": 0, "max": 1}}, "max_jobs": 2, "max_parallel_jobs": 3}}, "max_parallel_jobs 3 exceeds max_jobs 2"),
 ])
 def test_pipeline_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         PipelineSettings(**{**BASE, **settings})
 
 
@@ -190,8 +190,8 @@ def test_construct_errors_name_every_missing_piece():
 
 
 def test_training_settings_check_pipelines():
-    with pytest.raises(ValidationError, match="pipeline of 'fraud': the model is not in models"):
+    with pytest.raises(ValueError, match="pipeline of 'fraud': the model is not in models"):
         TrainingSettings(models=["churn"], roles={a: {} for a in ("processing", "training", "pipeline")},
                          pipelines=[{**BASE, "model": "fraud"}])
-    with pytest.raises(ValidationError, match="pipelines need the execution roles processing, pipeline in roles"):
+    with pytest.raises(ValueError, match="pipelines need the execution roles processing, pipeline in roles"):
         TrainingSettings(models=["churn"], roles={"training": {}}, pipelines=[BASE])

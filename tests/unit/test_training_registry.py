@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import App, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
-from pydantic import ValidationError
+
 
 from ml_platform.constructs.training.image_repositories import (
     DEFAULT_KEEP_IMAGES,
@@ -74,7 +74,7 @@ def test_grant_pull_is_limited_to_the_repository():
     ({"untagged_days": 0}, "greater than or equal to 1"),
 ])
 def test_repository_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         RepositorySettings(**settings)
 
 
@@ -131,5 +131,5 @@ def test_registry_errors(models, message):
     ({"models": ["churn"], "repositories": {"Churn": {}}}, "should match pattern"),
 ])
 def test_training_settings_errors(settings, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValueError, match=message):
         TrainingSettings(**settings)
