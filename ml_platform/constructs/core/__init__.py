@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes, AlertSettings
+from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes, AlertSettings, IAlerts
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT, data_removal_policy
-from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.constructs.core.validation import SettingsError, StrictSettings
 
 __all__ = [
     "AlertPath",
     "AlertRoutes",
     "AlertSettings",
+    "IAlerts",
     "ManagedPolicyRole",
     "REMOVE_DATA_ON_DESTROY_CONTEXT",
+    "SettingsError",
     "StrictSettings",
     "data_removal_policy",
 ]

@@ -13,7 +13,7 @@ that queue's depth, on every Lambda function's errors, and any alarm the stack's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -105,6 +105,39 @@ class AlertPath(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         for url in settings.https_endpoints:
             self.topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
+
+
+@runtime_checkable
+class IAlerts(Protocol):
+    """Where a construct sends what can fail: :class:`AlertRoutes` provides it (over the app's own
+    topic and key, or an :class:`AlertPath`'s)."""
+
+    @property
+    def topic(self) -> sns.ITopic:
+        """The alert topic."""
+        ...
+
+    @property
+    def key(self) -> kms.IKey:
+        """The topic's key (it also encrypts the dead-letter queue)."""
+        ...
+
+    @property
+    def dead_letters(self) -> sqs.IQueue:
+        """Where undeliverable events go."""
+        ...
+
+    def route(self, scope: Construct, construct_id: str, description: str, pattern: events.EventPattern) -> events.Rule:
+        """A rule in ``scope`` sending matching events to the topic."""
+        ...
+
+    def notify(self, alarm: cloudwatch.Alarm, *, ok: bool = False) -> cloudwatch.Alarm:
+        """Send ``alarm``'s state changes to the topic."""
+        ...
+
+    def lambda_target(self, function: Any) -> targets.LambdaFunction:
+        """A rule target invoking ``function`` that dead-letters."""
+        ...
 
 
 class AlertRoutes(Construct):

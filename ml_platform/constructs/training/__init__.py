@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ml_platform.constructs.training.image_repositories import ImageRepositories, RepositorySettings
-from ml_platform.constructs.training.ml_network import ExistingVpc, MlNetwork, NetworkSettings
+from ml_platform.constructs.training.ml_network import (
+    ExistingNetwork,
+    ExistingVpc,
+    INetwork,
+    MlNetwork,
+    NetworkSettings,
+    subnet_ids,
+)
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation, LakeObject, RoleSettings, SageMakerRoles
@@ -17,6 +24,9 @@ from ml_platform.constructs.training.training_pipeline import (
 from ml_platform.constructs.training.training_settings import PersonaSettings, TrainingSettings
 
 __all__ = [
+    "ExistingNetwork",
+    "INetwork",
+    "subnet_ids",
     "ExistingVpc",
     "ImageRepositories",
     "LakeLocation",
