@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from aws_cdk import App, Aspects, Stage, Validations
@@ -23,6 +24,9 @@ from ml_platform.stacks.stage import PlatformStage
 NAG_PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)
 #: Environment variable naming the directory of environment files. Default: ``config``.
 CONFIG_DIR_VARIABLE = "ML_PLATFORM_CONFIG_DIR"
+#: Environment variable naming the environments to synthesize, comma-separated (``dev`` or
+#: ``dev,staging``). Default: every file of the directory. Every file is validated either way.
+ENVIRONMENTS_VARIABLE = "ML_PLATFORM_ENVIRONMENTS"
 #: The CDK CLI (2.1148) tells the app that it reports validation itself
 #: (``@aws-cdk/core:failSynthOnValidationErrors: false``) and then neither prints nor fails on the
 #: report; outside "inmemory" mode aws-cdk-lib would only set the exit code of its Node.js
@@ -49,13 +53,21 @@ def add_compliance_gates(app: App) -> None:
         Aspects.of(scope).add(WriteNagSuppressionsToCloudFormationAspect())
 
 
-def build_app(config_dir: Path, **app_props: Any) -> App:
+def build_app(config_dir: Path, only: Collection[str] | None = None, **app_props: Any) -> App:
     """An App with one :class:`PlatformStage` per ``config_dir/*.yaml``, gated by the nag packs.
 
+    :param only: the environments to build (file names without ``.yaml``). Default: all.
     :param app_props: passed to ``App`` (``outdir``, ``context``, ...).
-    :raises ConfigError: if any environment file is invalid; nothing is synthesized then.
+    :raises ConfigError: if any environment file is invalid, or ``only`` names an environment
+        that has no file; nothing is synthesized then.
     """
     environments = load_environments(config_dir)
+    if only is not None:
+        unknown = sorted(set(only) - set(environments))
+        if unknown:
+            raise ConfigError([f"{ENVIRONMENTS_VARIABLE}: {', '.join(unknown)} has no file in {config_dir}; "
+                               f"environments: {', '.join(environments)}"])
+        environments = {name: config for name, config in environments.items() if name in only}
     app = App(**app_props)
     for key, value in ENFORCED_VALIDATION_CONTEXT.items():
         app.node.set_context(key, value)
@@ -80,8 +92,10 @@ def synthesize(app: App) -> None:
 def main() -> None:
     """Entry point of ``app.py``: synthesize, or print configuration errors and exit 1."""
     config_dir = Path(os.environ.get(CONFIG_DIR_VARIABLE, "config"))
+    chosen = os.environ.get(ENVIRONMENTS_VARIABLE, "").strip()
+    only = [name.strip() for name in chosen.split(",") if name.strip()] if chosen else None
     try:
-        app = build_app(config_dir)
+        app = build_app(config_dir, only)
     except ConfigError as error:
         print(f"Invalid configuration ({len(error.problems)} problem(s)):", file=sys.stderr)
         print(error, file=sys.stderr)

@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from tests.alert_coverage import CLOUDWATCH, EVENTS, FAILURE_SOURCES, failure_coverage, render
+from tests.conftest import CONFIG_DIR
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def results(templates, request):
 
 
 def test_every_failure_source_of_every_environment_is_routed(results, templates):
-    assert set(results) == set(templates) == {"dev", "staging", "prod"}
+    assert set(results) == set(templates) == {p.stem for p in CONFIG_DIR.glob("*.yaml")}
     for env, coverage in results.items():
         assert coverage.sources, env
         assert not coverage.uncovered, f"{env}: {coverage.uncovered}"

@@ -41,7 +41,8 @@ def problems_of(path: Path) -> list[str]:
 
 def test_committed_environments_load():
     environments = load_environments(CONFIG_DIR)
-    assert sorted(environments) == ["dev", "prod", "staging"]
+    assert sorted(environments) == sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert {"dev", "prod", "staging"} <= set(environments)
     assert environments["prod"].termination_protection is True
     assert environments["prod"].allow_data_deletion is False
     assert environments["dev"].allow_data_deletion is True

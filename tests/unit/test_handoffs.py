@@ -162,7 +162,7 @@ def configs() -> dict[str, EnvironmentConfig]:
 
 @pytest.fixture(scope="module")
 def envs(configs, templates) -> dict[str, Env]:
-    assert sorted(templates) == sorted(configs) == ["dev", "prod", "staging"]
+    assert sorted(templates) == sorted(configs) == sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     return {name: Env(configs[name], templates[name]) for name in configs}
 
 
