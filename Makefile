@@ -15,10 +15,12 @@ CDK := cdk --no-notices
 # Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup synth test bench lineage alerts lifecycle snapshots deploy diff preflight clean
+.PHONY: help setup synth-setup synth test docs typecheck bench lineage alerts lifecycle snapshots deploy diff preflight clean
 help:
 	@echo "make synth                synthesize every environment (config/*.yaml) into cdk.out/"
-	@echo "make test                 run the whole test suite, gates included"
+	@echo "make test                 run the whole test suite, gates and type checks included"
+	@echo "make docs                 the HTML API reference of ml_platform.constructs into build/docs/"
+	@echo "make typecheck            mypy and pyright on ml_platform/ and examples/ (settings: pyproject.toml)"
 	@echo "make bench                synth time, peak memory, resources and template sizes"
 	@echo "make lineage              every lake location each resource reads or writes, checked (offline)"
 	@echo "make alerts               failure coverage: every run-time failure routed to an alert topic (offline)"
@@ -28,30 +30,63 @@ help:
 	@echo "make deploy ENV=<env>     cdk deploy one environment (AWS credentials, bootstrapped account)"
 	@echo "environments: $(ENVIRONMENTS)"
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
+# Two setups into the same .venv and node_modules: synth-setup installs what synthesis needs
+# (requirements.lock: the library with its extras; npm dependencies: Node.js and the CDK CLI);
+# setup adds what only tests need (requirements-dev.lock, checkov's own venv, npm devDependencies:
+# pyright). A marker records each; the full setup writes both, so a synth after a test reinstalls
+# nothing.
+synth-setup: $(VENV)/.installed-runtime node_modules/.installed-runtime
+setup: $(VENV)/.installed-dev $(CHECKOV_VENV)/.installed node_modules/.installed-dev
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: requirements.lock | $(VENV)/bin/python
 	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.lock
 	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock requirements.lock | $(VENV)/bin/python
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements-dev.lock
+	touch $@ $(VENV)/.installed-runtime
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-checkov.lock
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-fund --no-audit --loglevel=error --fetch-timeout=60000 --fetch-retries=5
+NPM_CI := npm ci --no-fund --no-audit --loglevel=error --fetch-timeout=60000 --fetch-retries=5
+# npm ci empties node_modules first, markers included.
+node_modules/.installed-runtime: package.json package-lock.json
+	$(NPM_CI) --omit=dev
 	touch $@
 
-synth: setup
+node_modules/.installed-dev: package.json package-lock.json
+	$(NPM_CI)
+	touch $@ node_modules/.installed-runtime
+
+synth: synth-setup
 	rm -rf cdk.out
 	$(OFFLINE) $(CDK) synth --quiet
 	@echo "Synthesized: $$(ls -d cdk.out/assembly-* | tr '\n' ' ')"
 
 test: setup
 	$(OFFLINE) $(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# pdoc reports a module that fails to import, or a docstring or annotation it cannot process, as a
+# UserWarning and goes on: -W error::UserWarning makes each of them fail the build. pdoc has no check
+# of cross-references (an unresolved one stays plain text): tests/app/test_api_docs.py checks them.
+# PDOC_ALLOW_EXEC: importing aws_cdk starts jsii's Node.js process, which pdoc blocks by default.
+DOCS_DIR ?= build/docs
+DOCS_MODULES := ml_platform.constructs $(addprefix ml_platform.constructs.,core lake preparation training serving monitoring labeling)
+docs: setup
+	rm -rf $(DOCS_DIR)
+	$(OFFLINE) PDOC_ALLOW_EXEC=1 $(VENV)/bin/python -W error::UserWarning -m pdoc --docformat restructuredtext --no-show-source -o $(DOCS_DIR) $(DOCS_MODULES)
+	@echo "API reference: $(DOCS_DIR)/index.html"
+
+typecheck: setup
+	$(VENV)/bin/mypy
+	pyright --pythonpath $(VENV)/bin/python
 
 bench: setup
 	$(OFFLINE) $(VENV)/bin/python tools/bench.py
@@ -68,7 +103,7 @@ lifecycle: setup
 snapshots: setup
 	$(OFFLINE) UPDATE_SNAPSHOTS=1 $(VENV)/bin/python -m pytest tests/app/test_snapshots.py -q
 
-preflight: setup
+preflight: synth-setup
 	@test -n "$(ENV)" || { echo "ENV is required: make $(MAKECMDGOALS) ENV=<one of: $(ENVIRONMENTS)>" >&2; exit 2; }
 	@test -f "config/$(ENV).yaml" || { echo "config/$(ENV).yaml does not exist; environments: $(ENVIRONMENTS)" >&2; exit 2; }
 	$(VENV)/bin/python tools/preflight.py "config/$(ENV).yaml"
@@ -80,4 +115,4 @@ deploy: preflight
 	$(CDK) deploy "$(ENV)/*" --require-approval broadening
 
 clean:
-	rm -rf cdk.out .pytest_cache build dist *.egg-info
+	rm -rf cdk.out .pytest_cache .mypy_cache build dist *.egg-info

@@ -8,8 +8,11 @@ test environment through a .pth file; ml_platform itself comes only from the ins
 
 from __future__ import annotations
 
+import email
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -18,8 +21,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
+from ml_platform.constructs.monitoring.model_monitor import monitor_image
+from ml_platform.constructs.training import sagemaker_images
+from ml_platform.constructs.training.sagemaker_images import IMAGES_EXTRA, builtin_image
 from tests.conftest import ROOT
+
+#: The PyPI name (``ml-platform`` is an unrelated project's); the import package stays ml_platform.
+DISTRIBUTION = "sagemaker-ml-platform-cdk"
 
 pytestmark = pytest.mark.slow
 
@@ -33,14 +43,14 @@ def run(*args, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "ml_platform", source / "ml_platform",
                     ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path_factory.mktemp("dist")
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
         "--wheel-dir", dist, source)
-    [built] = dist.glob("ml_platform-*.whl")
+    [built] = dist.glob("sagemaker_ml_platform_cdk-*.whl")
     return built
 
 
@@ -58,6 +68,110 @@ def test_wheel_contains_the_package_lambda_code_and_type_marker(wheel):
         "ml_platform/py.typed",
     } <= names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "config/"))]
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def closure(requirements: list[str], extras: frozenset[str] = frozenset()) -> set[str]:
+    """Every distribution that installing ``requirements`` (the wheel's) with ``extras`` pulls,
+    read from the metadata of the test environment, which holds all of them (offline)."""
+    seen: set[str] = set()
+    pending = [(Requirement(r), extras) for r in requirements]
+    while pending:
+        requirement, wanted = pending.pop()
+        markers = [{"extra": e} for e in wanted or {""}]
+        if requirement.marker and not any(requirement.marker.evaluate(m) for m in markers):
+            continue
+        name = normalized(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == DISTRIBUTION:  # the "all" extra names the others
+            pending += [(Requirement(r), frozenset(requirement.extras)) for r in requirements]
+            continue
+        requires = importlib.metadata.distribution(name).requires or []
+        pending += [(Requirement(r), frozenset(requirement.extras)) for r in requires]
+    return seen
+
+
+def test_the_wheel_has_its_own_pypi_name_and_a_light_core_install(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata_path] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(archive.read(metadata_path))
+        licenses = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert metadata["Name"] == DISTRIBUTION and metadata["License-Expression"] == "Apache-2.0"
+    assert licenses and metadata.get_all("License-File") == ["LICENSE"]
+    assert IMAGES_EXTRA == f"{DISTRIBUTION}[images]"
+    assert {"images", "rebalance", "all"} <= set(metadata.get_all("Provides-Extra"))
+    requires = metadata.get_all("Requires-Dist")
+    core = [r for r in requires if "extra ==" not in r]
+    pulled = closure(core)
+    assert {"aws-cdk-lib", "constructs", "cdk-nag", "pydantic", "pyyaml", "botocore"} <= pulled
+    assert not pulled & {"pandas", "scipy", "scikit-learn", "sagemaker-core", "imbalanced-learn"}, pulled
+    # What needs pandas and scipy is one extra away; the platform app takes them all.
+    assert "sagemaker-core" in closure(requires, frozenset({"images"}))
+    assert "imbalanced-learn" in closure(requires, frozenset({"rebalance"}))
+    assert {"pandas", "scipy", "sagemaker-core", "imbalanced-learn"} <= closure(requires, frozenset({"all"}))
+
+
+def pins(lock: str) -> dict[str, str]:
+    lines = (ROOT / lock).read_text().splitlines()
+    return dict(normalized(line).split("==") for line in lines if "==" in line)
+
+
+def test_the_runtime_lock_pins_exactly_what_the_app_installs_and_nothing_for_tests(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata_path] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = email.message_from_bytes(archive.read(metadata_path)).get_all("Requires-Dist")
+    runtime = pins("requirements.lock")
+    assert set(runtime) == closure(requires, frozenset({"all"})) - {DISTRIBUTION}
+    dev = pins("requirements-dev.lock")
+    assert "-r requirements.lock" in (ROOT / "requirements-dev.lock").read_text().splitlines()
+    assert not set(runtime) & set(dev)
+    assert {"pytest", "pyspark", "moto", "cfn-lint", "mypy", "pdoc"} <= set(dev)
+
+
+def test_make_synth_sets_up_only_what_synthesis_needs():
+    def recipes(target: str) -> str:
+        return subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+    synth, test = recipes("synth"), recipes("test")
+    assert "-r requirements.lock" in synth and "npm ci" in synth and "--omit=dev" in synth
+    assert "requirements-dev.lock" not in synth and "checkov" not in synth
+    assert "-r requirements-dev.lock" in test and "requirements-checkov.lock" in test
+    assert re.search(r"^npm ci(?!.*--omit=dev).*$", test, re.MULTILINE)
+
+
+@pytest.fixture()
+def without_sagemaker_sdk(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sagemaker", None)  # import sagemaker.core -> ModuleNotFoundError
+    builtin_image.cache_clear()
+    yield
+    builtin_image.cache_clear()
+
+
+@pytest.mark.parametrize("lookup", [lambda: builtin_image("xgboost", "eu-west-1", "1.7-1"),
+                                    lambda: monitor_image("model-monitor", "eu-west-1")])
+def test_without_the_images_extra_an_image_lookup_names_it_in_one_line(without_sagemaker_sdk, lookup):
+    with pytest.raises(ModuleNotFoundError) as error:
+        lookup()
+    message = str(error.value)
+    assert "\n" not in message and error.value.__cause__ is None and error.value.__suppress_context__
+    assert f"pip install '{IMAGES_EXTRA}'" in message and "sagemaker-core" in message
+
+
+def test_a_missing_dependency_of_the_sdk_is_not_blamed_on_the_extra(monkeypatch):
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+    monkeypatch.setattr(sagemaker_images, "_image_uris", lambda: broken())
+    builtin_image.cache_clear()
+    try:
+        with pytest.raises(ModuleNotFoundError, match="pandas"):
+            builtin_image("xgboost", "eu-west-1", "1.7-1")
+    finally:
+        builtin_image.cache_clear()
 
 
 def test_example_app_synthesizes_from_the_installed_wheel(wheel, tmp_path):

@@ -31,7 +31,7 @@ def package_directory(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations or spec.origin is None:
         raise ValueError(f"python_bundle: package {package!r} is not installed as a regular package; "
-                         f"install ml-platform with its dependencies")
+                         f"install 'sagemaker-ml-platform-cdk[rebalance]'")
     return Path(spec.origin).parent
 
 

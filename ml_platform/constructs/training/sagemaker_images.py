@@ -26,7 +26,8 @@ def _image_uris() -> ModuleType:
         raise ModuleNotFoundError(
             f"SageMaker built-in image URIs come from sagemaker-core, which is not installed: "
             f"pip install '{IMAGES_EXTRA}'", name=error.name) from None
-    return image_uris
+    module: ModuleType = image_uris  # untyped: sagemaker-core ships no py.typed
+    return module
 
 
 @functools.cache
