@@ -15,7 +15,7 @@ from typing import Literal
 
 from aws_cdk import aws_iam as iam
 
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.lake.s3_grants import check_prefix
 
 #: Formats of lake data: tables (Parquet, CSV with a header, JSON Lines), label-first CSV without a
@@ -67,16 +67,16 @@ class LakeDataset:
         return LakeDataset(self.zone, self.prefix + check_prefix(prefix), data_format or self.format,
                            self.partitioning, self.columns, self.producer)
 
-    def uri(self, lake: DataLake) -> str:
-        """``s3://<bucket>/<prefix>`` in ``lake``."""
+    def uri(self, lake: ILake) -> str:
+        """``s3://<bucket>/<prefix>`` in ``lake`` (a ``DataLake`` or ``DataLake.from_existing``)."""
         return lake.s3_uri(self.zone, self.prefix)
 
-    def grant_read(self, lake: DataLake, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` list, read and decrypt exactly this location."""
+    def grant_read(self, lake: ILake, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, read and decrypt exactly this location of ``lake``."""
         return lake.grant_read(grantee, self.zone, self.prefix)
 
-    def grant_write(self, lake: DataLake, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` write (and encrypt) exactly this location."""
+    def grant_write(self, lake: ILake, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` write (and encrypt) exactly this location of ``lake``, without delete."""
         return lake.grant_write(grantee, self.zone, self.prefix)
 
     def __str__(self) -> str:

@@ -25,7 +25,8 @@ from constructs import Construct
 from pydantic import Field, model_validator
 
 from ml_platform.constructs.core.compliance import acknowledge, compliance_rule_ids
-from ml_platform.constructs.lake.data_lake import DataLake, DataZoneName, Zone, dataset_prefix
+from ml_platform.constructs.lake.data_lake import DataZoneName, dataset_prefix
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.preparation.databrew_rules import AnyRule, rule_names_problem
 from ml_platform.constructs.preparation.databrew_steps import AnyStep, RecipeContext
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
@@ -41,6 +42,8 @@ DEFAULT_PII_ENTITY_TYPES = ("EMAIL", "PHONE_NUMBER", "CREDIT_CARD", "PERSON_NAME
 PARTITION_KEYS = DAILY
 #: Prefix of the profile reports in the artifacts zone.
 PROFILE_PREFIX = "databrew-profiles/"
+#: What :meth:`DataBrewPipeline.grant_start_job_runs` allows on the recipe and profile jobs.
+START_JOB_RUN_ACTIONS = ("databrew:StartJobRun", "databrew:DescribeJobRun", "databrew:ListJobRuns")
 _FORMATS = {"csv": "CSV", "json": "JSON", "parquet": "PARQUET"}
 
 
@@ -173,9 +176,12 @@ class DataBrewPipeline(Construct):
     :ivar output: what the recipe job writes: Parquet under ``<dataset>/year=/month=/day=/`` of the
         target zone, the hand-off to consumers (read its URI, grant reads through it).
     :param dataset: the dataset's name; its data is under ``<dataset>/year=/month=/day=/``.
-    :param lake: the lake (source, target and artifacts zones, and the key).
+    :param lake: the lake (source, target and artifacts zones, and the key): a ``DataLake`` or
+        ``DataLake.from_existing`` over the app's own buckets and key (any ``ILake``).
     :param settings: the dataset's DataBrew settings.
-    :param secret: the environment's :class:`PiiSecret` secret.
+    :param secret: the secret of keyed hashing and deterministic encryption, e.g. the environment's
+        :class:`PiiSecret` ``.secret``; the recipe job may decrypt it with the secret's own
+        ``encryption_key``, or, when the secret does not name one (an imported secret), the lake key.
     :param logs_key: key of the jobs' log groups (it must admit CloudWatch Logs).
     :param name_prefix: names DataBrew resources ``<name_prefix>-<dataset>[-...]``.
     :param removal_policy: of log groups. Default: RETAIN.
@@ -187,7 +193,7 @@ class DataBrewPipeline(Construct):
         construct_id: str,
         *,
         dataset: str,
-        lake: DataLake,
+        lake: ILake,
         settings: DataBrewDatasetSettings,
         secret: secretsmanager.ISecret,
         logs_key: kms.IKey,
@@ -199,6 +205,8 @@ class DataBrewPipeline(Construct):
         prefix = dataset_prefix(dataset)
         source, target = lake.bucket(Zone(settings.source_zone)), lake.bucket(Zone(settings.target_zone))
         name = f"{name_prefix}-{dataset}"
+        artifacts = lake.bucket(Zone.ARTIFACTS)
+        self._lake = lake
 
         self.dataset = databrew.CfnDataset(
             self, "Dataset", name=name, format=_FORMATS[settings.format],
@@ -255,8 +263,9 @@ class DataBrewPipeline(Construct):
             self.recipe_role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 resources=[secret.secret_arn]))
+            secret_key = secret.encryption_key or lake.encryption_key
             self.recipe_role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["kms:Decrypt"], resources=[lake.encryption_key.key_arn],
+                actions=["kms:Decrypt"], resources=[secret_key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}}))
         if settings.uses_key:
             self.recipe_role.add_to_principal_policy(iam.PolicyStatement(
@@ -288,12 +297,12 @@ class DataBrewPipeline(Construct):
             self.ruleset.add_resource_dependency(self.dataset)
         self.profile_role = self._role("ProfileRole", f"DataBrew profile job of {dataset}")
         grant_read_prefix(self.profile_role, source, lake.encryption_key, prefix)
-        grant_write_prefix(self.profile_role, lake.artifacts_bucket, lake.encryption_key, PROFILE_PREFIX + prefix)
+        grant_write_prefix(self.profile_role, artifacts, lake.encryption_key, PROFILE_PREFIX + prefix)
         self.profile_job = databrew.CfnJob(
             self, "ProfileJob", name=f"{name}-profile", type="PROFILE", role_arn=self.profile_role.role_arn,
             dataset_name=name,
             output_location=databrew.CfnJob.OutputLocationProperty(
-                bucket=lake.artifacts_bucket.bucket_name, key=PROFILE_PREFIX + prefix, bucket_owner=stack.account),
+                bucket=artifacts.bucket_name, key=PROFILE_PREFIX + prefix, bucket_owner=stack.account),
             profile_configuration=databrew.CfnJob.ProfileConfigurationProperty(
                 entity_detector_configuration=databrew.CfnJob.EntityDetectorConfigurationProperty(
                     entity_types=list(settings.pii_entity_types))),
@@ -315,11 +324,30 @@ class DataBrewPipeline(Construct):
                 schedule.add_resource_dependency(job)
                 self.schedules.append(schedule)
 
+    @property
+    def job_arns(self) -> list[str]:
+        """The ARNs of the recipe job and the profile job (``arn:...:databrew:<region>:<account>:job/<name>``)."""
+        stack = Stack.of(self)
+        return [stack.format_arn(service="databrew", resource="job", resource_name=job.name)
+                for job in (self.recipe_job, self.profile_job)]
+
+    def grant_start_job_runs(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start runs of the recipe and profile jobs and read them
+        (``databrew:StartJobRun``, ``databrew:DescribeJobRun``, ``databrew:ListJobRuns`` on
+        :attr:`job_arns`); the runs execute as the jobs' own roles."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(START_JOB_RUN_ACTIONS), resource_arns=self.job_arns
+        )
+
+    def grant_read_output(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, read and decrypt what the recipe job writes (:attr:`output`)."""
+        return self.output.grant_read(self._lake, grantee)
+
     def _role(self, construct_id: str, description: str) -> ManagedPolicyRole:
         return ManagedPolicyRole.for_service(self, construct_id, service="databrew.amazonaws.com",
                                              description=description)
 
-    def _job_common(self, lake: DataLake, settings: DataBrewDatasetSettings, job_name: str,
+    def _job_common(self, lake: ILake, settings: DataBrewDatasetSettings, job_name: str,
                     role: ManagedPolicyRole, logs_key: kms.IKey, removal_policy: RemovalPolicy) -> dict:
         """Encryption, logging and limits both jobs share; the job logs only to its own group."""
         group = logs.LogGroup(

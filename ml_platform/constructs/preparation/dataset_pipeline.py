@@ -11,21 +11,24 @@ output, after the first workflow run, and a first deploy must not depend on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 from pydantic import AfterValidator, Field, model_validator
 
-from ml_platform.constructs.lake.data_lake import DataLake, DataZoneName, Zone, dataset_prefix
+from ml_platform.constructs.lake.data_lake import DataZoneName, dataset_prefix
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.preparation.glue_crawler import CrawlerSettings, GlueCrawler
 from ml_platform.constructs.preparation.glue_etl import JobSettings, QualitySettings, RawToParquetJob
 from ml_platform.constructs.preparation.glue_security import GlueSecurity
 from ml_platform.constructs.preparation.glue_workflow import DatasetWorkflow
 from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.core.schedule import CronExpression
-from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.constructs.core.validation import StrictSettings, check_problems
 from ml_platform.jobs.glue.raw_to_parquet import raw_to_parquet_logic as logic
 
 
@@ -90,8 +93,10 @@ class DatasetPipeline(Construct):
     """Crawlers, ETL job, workflow and ruleset of one dataset of the lake.
 
     :param dataset: the dataset's name (its prefix ``<dataset>/`` in both zones).
-    :param lake: the lake holding both zones.
-    :param databases: catalog database of each zone.
+    :param lake: the lake holding both zones: a ``DataLake``, or ``DataLake.from_existing`` over
+        the app's own buckets and key (any :class:`~ml_platform.constructs.lake.lake_access.ILake`).
+    :param databases: catalog database of each zone, by zone name; at least the source and
+        target zones of ``settings``.
     :param security: the Glue security configuration.
     :param settings: the dataset's settings.
     :param name_prefix: prefix of the crawler, job and workflow names, e.g. ``mlp-dev``.
@@ -102,6 +107,7 @@ class DatasetPipeline(Construct):
     :ivar ruleset: with ``quality``, the Glue Data Quality ruleset named
         ``<name_prefix>-<dataset>-<target_zone>`` holding the DQDL document the job evaluates,
         with no target table; else None.
+    :raises ValueError: in one line, when ``databases`` lacks the source or target zone.
     """
 
     def __init__(
@@ -110,8 +116,8 @@ class DatasetPipeline(Construct):
         construct_id: str,
         *,
         dataset: str,
-        lake: DataLake,
-        databases: dict[str, glue.IDatabase],
+        lake: ILake,
+        databases: Mapping[str, glue.IDatabase],
         security: GlueSecurity,
         settings: DatasetSettings,
         name_prefix: str,
@@ -120,6 +126,12 @@ class DatasetPipeline(Construct):
         super().__init__(scope, construct_id)
         prefix = dataset_prefix(dataset)
         source, target = Zone(settings.source_zone), Zone(settings.target_zone)
+        check_problems(f"DatasetPipeline {self.node.path}", [
+            f"databases has no database for zone {zone.value!r} (the {role} zone of {dataset}); "
+            f"it has {', '.join(repr(str(z)) for z in databases) or 'none'}"
+            for zone, role in ((source, "source"), (target, "target")) if zone.value not in databases
+        ])
+        self._lake = lake
         common = dict(data_key=lake.encryption_key, security=security, removal_policy=removal_policy)
         job_name = f"{name_prefix}-{dataset}-to-{target}"
         self.source_crawler = GlueCrawler(
@@ -159,6 +171,18 @@ class DatasetPipeline(Construct):
                 description=f"Rules the job {job_name} evaluates before writing {dataset} to {target}",
                 ruleset=settings.quality.document,
             )
+
+    def grant_read_output(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, read and decrypt the processed dataset (:attr:`output`) in the lake.
+
+        Reading its catalog table (Athena, Spark) is granted separately.
+        """
+        return self.output.grant_read(self._lake, grantee)
+
+    def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start the dataset's workflow (crawl, transform, crawl) and read its runs;
+        see :meth:`DatasetWorkflow.grant_start`."""
+        return self.workflow.grant_start(grantee)
 
 
 def _csv_classifier(scope: Construct, name: str) -> str:

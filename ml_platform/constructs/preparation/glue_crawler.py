@@ -8,6 +8,7 @@ partition keys of one table named after the dataset, not tables of their own).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from aws_cdk import Fn, RemovalPolicy, Stack
@@ -25,6 +26,8 @@ from ml_platform.constructs.lake.s3_grants import check_prefix, grant_read_prefi
 from ml_platform.constructs.core.schedule import check_cron
 from ml_platform.constructs.core.validation import StrictSettings
 
+#: What :meth:`GlueCrawler.grant_start` allows on the crawler.
+START_ACTIONS = ("glue:StartCrawler", "glue:GetCrawler")
 #: Default retention of a crawler's log group.
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
@@ -70,9 +73,9 @@ class CrawlerSettings(StrictSettings):
 class GlueCrawler(Construct):
     """A crawler of ``s3://<bucket>/<prefix>`` into ``database``, one table named after the prefix.
 
-    :param bucket: the bucket holding the data.
+    :param bucket: the bucket holding the data: a lake's (``lake.bucket(zone)``) or any ``IBucket``.
     :param prefix: the dataset prefix, e.g. ``sales/``; its last segment names the table.
-    :param data_key: the key the objects are encrypted with (decrypt only).
+    :param data_key: the key the objects are encrypted with (decrypt only, through S3).
     :param database: the catalog database the table is written to (and the only one writable).
     :param security: the Glue security configuration; its logs key encrypts the log group.
     :param settings: recrawl and schema-change behaviour. Default: ``CrawlerSettings()``.
@@ -96,7 +99,7 @@ class GlueCrawler(Construct):
         security: GlueSecurity,
         settings: CrawlerSettings | None = None,
         schedule: str | None = None,
-        classifiers: list[str] | None = None,
+        classifiers: Sequence[str] | None = None,
         crawler_name: str | None = None,
         log_retention: logs.RetentionDays = DEFAULT_LOG_RETENTION,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -195,7 +198,7 @@ class GlueCrawler(Construct):
                 sort_keys=True,
             ),
             crawler_security_configuration=security.name,
-            classifiers=classifiers,
+            classifiers=list(classifiers) if classifiers is not None else None,
             schedule=glue.CfnCrawler.ScheduleProperty(schedule_expression=schedule)
             if schedule
             else None,
@@ -208,3 +211,15 @@ class GlueCrawler(Construct):
     def crawler_name(self) -> str:
         """The crawler's name (a token until deploy when not given)."""
         return self.crawler.ref
+
+    @property
+    def crawler_arn(self) -> str:
+        """``arn:<partition>:glue:<region>:<account>:crawler/<name>``."""
+        return Stack.of(self).format_arn(service="glue", resource="crawler", resource_name=self.crawler_name)
+
+    def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start this crawler and read its state (``glue:StartCrawler``,
+        ``glue:GetCrawler`` on :attr:`crawler_arn`); the crawl itself runs as :attr:`role`."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(START_ACTIONS), resource_arns=[self.crawler_arn]
+        )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -36,6 +37,8 @@ SCRIPT_DIR = JOBS_DIR / "glue" / "raw_to_parquet"
 GLUE_VERSION = glue.GlueVersion.V5_1
 #: Default retention of a job's log groups.
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+#: What :meth:`RawToParquetJob.grant_start_run` allows on the job.
+START_RUN_ACTIONS = ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns")
 _WORKER_TYPES = {"G.1X": glue.WorkerType.G_1X, "G.2X": glue.WorkerType.G_2X,
                  "G.4X": glue.WorkerType.G_4X, "G.8X": glue.WorkerType.G_8X}
 
@@ -237,3 +240,34 @@ class RawToParquetJob(Construct):
     def job_name(self) -> str:
         """The job's name."""
         return self.job.job_name
+
+    @property
+    def job_arn(self) -> str:
+        """``arn:<partition>:glue:<region>:<account>:job/<name>``."""
+        return self.job.job_arn
+
+    def grant_start_run(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start runs of this job and read them (``glue:StartJobRun``,
+        ``glue:GetJobRun``, ``glue:GetJobRuns`` on :attr:`job_arn`); runs execute as :attr:`role`."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(START_RUN_ACTIONS), resource_arns=[self.job_arn]
+        )
+
+    def metric_elapsed_time(self, **options: Any) -> cloudwatch.Metric:
+        """ETL elapsed time of the job's runs in milliseconds (``glue.driver.aggregate.elapsedTime``,
+        namespace ``Glue``, dimensions ``JobName``, ``JobRunId=ALL``, ``Type=count``), which the job
+        publishes because its metrics are on. It excludes the run's start-up time.
+
+        :param options: ``cloudwatch.MetricOptions`` keywords. Default: maximum over 5 minutes.
+        """
+        return self.job.metric("glue.driver.aggregate.elapsedTime", glue.MetricType.COUNT,
+                               **{"statistic": "Maximum", **options})
+
+    def metric_failed_tasks(self, **options: Any) -> cloudwatch.Metric:
+        """Failed Spark tasks of the job's runs (``glue.driver.aggregate.numFailedTasks``, namespace
+        ``Glue``, dimensions ``JobName``, ``JobRunId=ALL``, ``Type=count``).
+
+        :param options: ``cloudwatch.MetricOptions`` keywords. Default: sum over 5 minutes.
+        """
+        return self.job.metric("glue.driver.aggregate.numFailedTasks", glue.MetricType.COUNT,
+                               **{"statistic": "Sum", **options})

@@ -22,7 +22,9 @@ class GlueSecurity(Construct):
 
     :param data_key: key for S3 output (SSE-KMS), usually the lake key.
     :param logs_key: key for CloudWatch logs and job bookmarks. Default: a new key with yearly
-        rotation whose policy admits CloudWatch Logs of this account and region.
+        rotation whose policy admits CloudWatch Logs of this account and region. A key defined in
+        this app (``kms.Key``) gets that key-policy statement added; an imported key's policy must
+        already admit CloudWatch Logs (``logs.<region>.amazonaws.com``), or creating the log groups fails.
     :param name: the security configuration's name, unique per account and region.
     :param removal_policy: of the created key. Default: RETAIN (logs stay readable).
     """
@@ -48,6 +50,8 @@ class GlueSecurity(Construct):
             )
             allow_cloudwatch_logs(created)
             logs_key = created
+        elif isinstance(logs_key, kms.Key):
+            allow_cloudwatch_logs(logs_key)
         self.data_key = data_key
         self.logs_key: kms.IKey = logs_key
         self.configuration = glue.SecurityConfiguration(

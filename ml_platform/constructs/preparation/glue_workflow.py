@@ -9,11 +9,15 @@ created never fires.
 from __future__ import annotations
 
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ml_platform.constructs.preparation.glue_crawler import GlueCrawler
 from ml_platform.constructs.preparation.glue_etl import RawToParquetJob
 from ml_platform.constructs.core.schedule import check_cron
+
+#: What :meth:`DatasetWorkflow.grant_start` allows on the workflow.
+START_ACTIONS = ("glue:StartWorkflowRun", "glue:GetWorkflowRun", "glue:GetWorkflowRuns")
 
 
 class DatasetWorkflow(Construct):
@@ -83,3 +87,16 @@ class DatasetWorkflow(Construct):
     @property
     def workflow_name(self) -> str:
         return self.workflow.workflow_name
+
+    @property
+    def workflow_arn(self) -> str:
+        """``arn:<partition>:glue:<region>:<account>:workflow/<name>``."""
+        return self.workflow.workflow_arn
+
+    def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start runs of this workflow and read them (``glue:StartWorkflowRun``,
+        ``glue:GetWorkflowRun``, ``glue:GetWorkflowRuns`` on :attr:`workflow_arn`). The workflow's
+        triggers then start the crawlers and the job themselves; ``grantee`` needs no right on them."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(START_ACTIONS), resource_arns=[self.workflow_arn]
+        )
