@@ -397,7 +397,7 @@ def test_package_directory_refuses_what_is_not_an_installed_package(package, why
     with pytest.raises(ValueError) as caught:
         package_directory(package)
     assert str(caught.value) == (f"python_bundle: package {package!r} is not installed as a regular package; "
-                                 "install ml-platform with its dependencies")
+                                 "install 'sagemaker-ml-platform-cdk[rebalance]'")
 
 
 def test_python_bundle_of_a_missing_package_fails_at_synth():

@@ -1,7 +1,8 @@
 """``ImageRepositories``: ECR repositories for the platform's custom training and inference images.
 
 Immutable tags, scan on push, KMS encryption, and lifecycle rules that expire untagged images and
-keep a bounded number of tagged ones. Roles pull with :meth:`ImageRepositories.grant_pull`.
+keep a bounded number of tagged ones. Roles pull with :meth:`ImageRepositories.grant_pull`; a build
+(CI) pushes with :meth:`ImageRepositories.grant_push`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _SEGMENT = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 DEFAULT_KEEP_IMAGES = 30
 #: Default days an untagged image is kept.
 DEFAULT_UNTAGGED_DAYS = 7
+#: What pushing an image to one repository takes (ECR user guide, "IAM permissions for pushing an image").
+PUSH_ACTIONS = ("ecr:CompleteLayerUpload", "ecr:UploadLayerPart", "ecr:InitiateLayerUpload",
+                "ecr:BatchCheckLayerAvailability", "ecr:PutImage", "ecr:BatchGetImage")
 
 
 class RepositorySettings(StrictSettings):
@@ -86,10 +90,40 @@ class ImageRepositories(Construct):
             )
 
     def grant_pull(self, grantee: iam.IGrantable, name: str) -> iam.Grant:
-        """Pull images of repository ``name`` (and get the registry login token ECR requires)."""
+        """Let ``grantee`` pull images of repository ``name``: ``ecr:BatchCheckLayerAvailability``,
+        ``ecr:GetDownloadUrlForLayer`` and ``ecr:BatchGetImage`` on that repository, and
+        ``ecr:GetAuthorizationToken`` (the registry login, which has no resource-level permissions).
+
+        :raises ValueError: in one line, if ``name`` is not a repository of this construct.
+        """
+        repository = self._repository(name)
+        self._acknowledge_login(grantee, "pulling")
+        return repository.grant_pull(grantee)
+
+    def grant_push(self, grantee: iam.IGrantable, name: str) -> iam.Grant:
+        """Let ``grantee`` (a build) push images to repository ``name``: the actions of
+        :data:`PUSH_ACTIONS` on that repository (the set ECR's user guide documents for pushing),
+        and ``ecr:GetAuthorizationToken``. Tags stay immutable: a push cannot overwrite a tag. No key
+        permission is needed: ECR encrypts and decrypts layers through its own grant on the key.
+
+        :raises ValueError: in one line, if ``name`` is not a repository of this construct.
+        """
+        repository = self._repository(name)
+        self._acknowledge_login(grantee, "pushing")
+        login = iam.Grant.add_to_principal(grantee=grantee, actions=["ecr:GetAuthorizationToken"], resource_arns=["*"])
+        return repository.grant(grantee, *PUSH_ACTIONS).combine(login)
+
+    def _repository(self, name: str) -> ecr.Repository:
+        found = self.repositories.get(name)
+        if found is None:
+            raise ValueError(f"ImageRepositories {self.node.path}: repository {name!r} is unknown; "
+                             f"allowed: {', '.join(sorted(self.repositories)) or 'none'}")
+        return found
+
+    @staticmethod
+    def _acknowledge_login(grantee: iam.IGrantable, what: str) -> None:
         acknowledge_wildcard_resource(
             grantee.grant_principal, "*",
-            "ecr:GetAuthorizationToken has no resource-level permissions; pulling is limited to "
+            f"ecr:GetAuthorizationToken has no resource-level permissions; {what} is limited to "
             "named repositories by the other statements.",
         )
-        return self.repositories[name].grant_pull(grantee)

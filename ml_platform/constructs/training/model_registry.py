@@ -18,7 +18,7 @@ from constructs import Construct
 
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.core.naming import pascal_case
-from ml_platform.constructs.core.alerting import AlertRoutes
+from ml_platform.constructs.core.alerting import IAlerts
 from ml_platform.constructs.core.validation import check_problems
 
 #: Model package group names SageMaker accepts (63 characters at most).
@@ -30,7 +30,9 @@ class ModelRegistry(Construct):
 
     :param models: model names (letters, digits, ``-``).
     :param name_prefix: e.g. ``mlp-dev``.
-    :param alerts: where approval and rejection decisions are sent. Default: nowhere.
+    :param alerts: where approval and rejection decisions are sent (an
+        :class:`~ml_platform.constructs.core.alerting.AlertRoutes`, also over the app's own topic and
+        key). Default: nowhere.
     :param removal_policy: of the groups (DESTROY deletes the registered versions' group).
         Default: RETAIN.
     """
@@ -42,7 +44,7 @@ class ModelRegistry(Construct):
         *,
         models: Sequence[str],
         name_prefix: str,
-        alerts: AlertRoutes | None = None,
+        alerts: IAlerts | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -70,19 +72,40 @@ class ModelRegistry(Construct):
             )) if alerts is not None else None
 
     def group_arn(self, model: str) -> str:
-        return self.groups[model].attr_model_package_group_arn
+        """The ARN of ``model``'s model package group.
+
+        :raises ValueError: in one line, if ``model`` is not a model of this registry.
+        """
+        return self._group(model).attr_model_package_group_arn
 
     def grant_register(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
-        """Register versions of ``model`` (a pipeline's role), pending manual approval."""
+        """Let ``grantee`` (a pipeline's role) register versions of ``model``:
+        ``sagemaker:CreateModelPackage`` and ``sagemaker:DescribeModelPackageGroup`` on its group and
+        its versions.
+
+        :raises ValueError: in one line, if ``model`` is not a model of this registry.
+        """
         return self._grant(grantee, model, ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"])
 
     def grant_approve(self, grantee: iam.IGrantable, model: str) -> iam.Grant:
-        """Approve or reject versions of ``model`` (a person's role)."""
+        """Let ``grantee`` (a person's role) approve or reject versions of ``model``:
+        ``sagemaker:UpdateModelPackage``, ``sagemaker:DescribeModelPackage`` and
+        ``sagemaker:ListModelPackages`` on its group and its versions.
+
+        :raises ValueError: in one line, if ``model`` is not a model of this registry.
+        """
         return self._grant(grantee, model, ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage",
                                             "sagemaker:ListModelPackages"])
 
+    def _group(self, model: str) -> sagemaker.CfnModelPackageGroup:
+        found = self.groups.get(model)
+        if found is None:
+            raise ValueError(f"ModelRegistry {self.node.path}: model {model!r} is unknown; "
+                             f"allowed: {', '.join(self.groups)}")
+        return found
+
     def _grant(self, grantee: iam.IGrantable, model: str, actions: list[str]) -> iam.Grant:
-        name = self.groups[model].model_package_group_name
+        name = self._group(model).model_package_group_name
         versions = Stack.of(self).format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*")
         acknowledge_wildcard_resource(
             grantee.grant_principal, versions,

@@ -19,7 +19,8 @@ from constructs import Construct
 
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
+from ml_platform.constructs.core.validation import check_problems
+from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_roles import SageMakerRoles
 
@@ -48,12 +49,16 @@ class SageMakerPersonas(Construct):
 
     :param roles: the execution roles people may pass (processing, training; plus inference for
         the ML engineer).
-    :param network: the subnets and security group every job and endpoint must use.
-    :param key: the key volumes and outputs must be encrypted with (the lake key).
-    :param registry: versions the ML engineer may approve. Default: none.
+    :param network: the subnets and security group every job and endpoint must use (an
+        :class:`~ml_platform.constructs.training.ml_network.MlNetwork` or ``MlNetwork.from_existing``).
+    :param key: the key volumes and outputs must be encrypted with (the lake key; an imported key works).
+    :param registry: the registry whose versions the ML engineer may approve. Default: none.
+    :param models: models of ``registry`` whose versions the ML engineer may approve. Default: none.
     :param trusted_account: account whose principals may assume the roles (through their own IAM
         permissions). Default: this stack's account.
     :param permissions_boundary: applied to both roles. Default: none.
+    :raises ValueError: in one line, if ``models`` names a model without ``registry`` or one that is
+        not in it.
     """
 
     def __init__(
@@ -62,7 +67,7 @@ class SageMakerPersonas(Construct):
         construct_id: str,
         *,
         roles: SageMakerRoles,
-        network: MlNetwork,
+        network: INetwork,
         key: kms.IKey,
         registry: ModelRegistry | None = None,
         models: Sequence[str] = (),
@@ -70,6 +75,10 @@ class SageMakerPersonas(Construct):
         permissions_boundary: iam.IManagedPolicy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        known = sorted(registry.groups) if registry is not None else []
+        check_problems(f"SageMakerPersonas {self.node.path}", [
+            f"models names {m!r}, which is not a model of the registry ({', '.join(known) or 'no registry given'})"
+            for m in models if m not in known])
         stack = Stack.of(self)
         self._stack, self._network, self._key = stack, network, key
         principal = iam.AccountPrincipal(trusted_account or stack.account)

@@ -20,10 +20,10 @@ from constructs import Construct
 from pydantic import AfterValidator, Field
 
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.training.image_repositories import ImageRepositories
-from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
+from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 from ml_platform.constructs.lake.s3_grants import check_prefix
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
@@ -69,9 +69,11 @@ class RoleSettings(StrictSettings):
 class SageMakerRoles(Construct):
     """Execution roles ``roles[activity]`` for the activities in ``settings``.
 
-    :param lake: the lake the roles read and write.
+    :param lake: the lake the roles read and write (a :class:`~ml_platform.constructs.lake.data_lake.DataLake`,
+        or ``DataLake.from_existing`` over the app's own buckets and key).
     :param settings: per activity, what its role may touch.
-    :param network: subnets and security group the jobs run in. Default: none (no VPC permissions).
+    :param network: subnets and security group the jobs run in (an :class:`~ml_platform.constructs.training.
+        ml_network.MlNetwork` or ``MlNetwork.from_existing``). Default: none (no VPC permissions).
     :param images: the platform's repositories (required when a role names ``images``).
     :param permissions_boundary: applied to every role. Default: none.
     """
@@ -81,9 +83,9 @@ class SageMakerRoles(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        lake: DataLake,
+        lake: ILake,
         settings: Mapping[str, RoleSettings],
-        network: MlNetwork | None = None,
+        network: INetwork | None = None,
         images: ImageRepositories | None = None,
         permissions_boundary: iam.IManagedPolicy | None = None,
     ) -> None:

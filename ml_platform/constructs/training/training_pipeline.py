@@ -29,20 +29,23 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from pydantic import Field, field_validator, model_validator
 
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
+from ml_platform.constructs.core.naming import sagemaker_pipeline_arn
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.preparation.feature_settings import FeatureSettings
 from ml_platform.constructs.core.json_asset import json_asset
 from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.core.python_bundle import python_bundle
 from ml_platform.constructs.training.image_repositories import ImageRepositories
-from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
+from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_images import builtin_image
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation, SageMakerRoles
@@ -62,6 +65,10 @@ UNEVALUABLE_ALGORITHMS = {
 SKLEARN_VERSION = "1.4-2"
 #: Pure-Python packages the Prepare step imports for SMOTE, shipped zipped (jobs have no internet).
 REBALANCE_PACKAGES = ("imblearn", "sklearn_compat")
+#: CloudWatch namespace of SageMaker pipeline execution metrics (dimension ``PipelineName``).
+PIPELINE_METRICS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
+#: Default period of the ``metric_*`` methods.
+DEFAULT_METRIC_PERIOD = Duration.minutes(5)
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 _COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
 
@@ -202,9 +209,11 @@ class TrainingPipeline(Construct):
     :param settings: the pipeline's settings.
     :param lake: the feature set under ``<model>/features/`` of the curated zone, everything else
         under ``<model>/pipeline/`` of the artifacts zone (checkpoints under ``<model>/checkpoints/``);
-        grants are made here.
+        grants are made here. A :class:`~ml_platform.constructs.lake.data_lake.DataLake` or
+        ``DataLake.from_existing`` over the app's own buckets and key.
     :param roles: processing, training and pipeline execution roles.
-    :param network: subnets and security group of every job.
+    :param network: subnets and security group of every job (an :class:`~ml_platform.constructs.
+        training.ml_network.MlNetwork` or ``MlNetwork.from_existing``).
     :param registry: where versions are registered (``settings.model`` must be one of its models).
     :param sources: what the datasets ``settings.features`` names write, by dataset name (e.g. a
         :class:`~ml_platform.constructs.preparation.dataset_pipeline.DatasetPipeline`'s ``output``). Default: none.
@@ -215,9 +224,13 @@ class TrainingPipeline(Construct):
         Default: False (then :attr:`feedback` is None).
 
     Hand-offs it exposes: :attr:`features_output` (the training sets it builds),
-    :attr:`model_artifacts` (what it registers: whoever serves a version must read it) and
-    :attr:`feedback` (labeled rows of served predictions it reads into the next training set, with
-    ``reads_feedback``).
+    :attr:`model_artifacts` (what it registers: whoever serves a version must read it, see
+    :meth:`grant_read_model_artifacts`) and :attr:`feedback` (labeled rows of served predictions it
+    reads into the next training set, with ``reads_feedback``).
+
+    Who may start it: :meth:`grant_start_execution`. How its runs go: :meth:`metric_execution_failed`,
+    :meth:`metric_execution_succeeded`, :meth:`metric_execution_duration` (SageMaker's
+    ``AWS/Sagemaker/ModelBuildingPipeline`` metrics).
     """
 
     def __init__(
@@ -226,9 +239,9 @@ class TrainingPipeline(Construct):
         construct_id: str,
         *,
         settings: PipelineSettings,
-        lake: DataLake,
+        lake: ILake,
         roles: SageMakerRoles,
-        network: MlNetwork,
+        network: INetwork,
         registry: ModelRegistry,
         name_prefix: str,
         sources: Mapping[str, LakeDataset] | None = None,
@@ -256,7 +269,7 @@ class TrainingPipeline(Construct):
         stack = Stack.of(self)
         self.settings, self.lake, self.network = settings, lake, network
         model = settings.model
-        artifacts = lake.artifacts_bucket
+        artifacts = lake.bucket(Zone.ARTIFACTS)
         work = f"{model}/pipeline/"
         self.work_uri = f"s3://{artifacts.bucket_name}/{work}"
         self.checkpoint_uri = f"s3://{artifacts.bucket_name}/{model}/checkpoints/"
@@ -312,6 +325,55 @@ class TrainingPipeline(Construct):
         )
         self.pipeline.node.add_dependency(pipeline, processing, training)
         self.pipeline_name = f"{name_prefix}-{model}"
+        #: The pipeline's ARN (SageMaker writes the name in lower case in it).
+        self.pipeline_arn = sagemaker_pipeline_arn(self, self.pipeline_name)
+
+    # -- grants and metrics --------------------------------------------------------------------------
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (a person, a schedule, a retraining trigger) start runs of this pipeline
+        and follow them: ``sagemaker:StartPipelineExecution`` on the pipeline, and
+        ``sagemaker:DescribePipelineExecution`` and ``sagemaker:ListPipelineExecutionSteps`` on its
+        executions (``<pipeline ARN>/execution/*``). It may not change, stop or delete the pipeline.
+        """
+        executions = f"{self.pipeline_arn}/execution/*"
+        acknowledge_wildcard_resource(
+            grantee.grant_principal, executions,
+            f"SageMaker names the executions of {self.pipeline_name} when they start; the grant covers "
+            "the executions of that one pipeline.")
+        start = iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:StartPipelineExecution"],
+                                           resource_arns=[self.pipeline_arn])
+        return start.combine(iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
+            resource_arns=[executions]))
+
+    def grant_read_model_artifacts(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (a model, a batch transform, a person) list, read and decrypt what the
+        pipeline trains: the :attr:`model_artifacts` location of the lake, and nothing else."""
+        return self.model_artifacts.grant_read(self.lake, grantee)
+
+    def metric(self, metric_name: str, *, statistic: str = "Sum",
+               period: Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """SageMaker's pipeline metric ``metric_name`` for this pipeline: namespace
+        :data:`PIPELINE_METRICS_NAMESPACE`, dimension ``PipelineName`` (the name as given, not lower
+        case). Default statistic ``Sum``, period 5 minutes. Creates no resource."""
+        return cloudwatch.Metric(namespace=PIPELINE_METRICS_NAMESPACE, metric_name=metric_name,
+                                 dimensions_map={"PipelineName": self.pipeline_name},
+                                 statistic=statistic, period=period)
+
+    def metric_execution_failed(self, *, period: Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """Executions of this pipeline that failed (``ExecutionFailed``, Count, ``Sum``)."""
+        return self.metric("ExecutionFailed", period=period)
+
+    def metric_execution_succeeded(self, *, period: Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """Executions of this pipeline that succeeded (``ExecutionSucceeded``, Count, ``Sum``)."""
+        return self.metric("ExecutionSucceeded", period=period)
+
+    def metric_execution_duration(self, *, statistic: str = "Maximum",
+                                  period: Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """How long executions of this pipeline ran (``ExecutionDuration``, milliseconds).
+        Default statistic ``Maximum``."""
+        return self.metric("ExecutionDuration", statistic=statistic, period=period)
 
     # -- definition --------------------------------------------------------------------------------
 
