@@ -18,18 +18,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
-from ml_platform.constructs.core.alerting import AlertRoutes
+from ml_platform.constructs.core.alerting import IAlerts
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.serving.endpoint_settings import (
     ModelOptions,
     TimeZoneName,
     offered_instance_types,
 )
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation
 from ml_platform.constructs.core.schedule import ZonedCronExpression
 from ml_platform.constructs.serving.serving_model import ModelSource, source_model
@@ -51,7 +51,8 @@ class TransformSettings(ModelOptions):
     :ivar schedule: AWS cron expression of the runs.
     :ivar time_zone: IANA time zone of ``schedule``. Default: UTC.
     :ivar input: the lake location scored (every object under it).
-    :ivar output: where results go; each run writes under ``<prefix><execution id>/``.
+    :ivar output: where results go; each run writes under ``<prefix><execution id>/``. It must
+        not lie inside ``input`` (the next run would score the previous runs' results).
     :ivar instance_type: e.g. ``ml.m5.xlarge``.
     :ivar instance_count: instances per run. Default: 1.
     :ivar content_type: MIME type of the input. Default: ``text/csv``.
@@ -72,6 +73,14 @@ class TransformSettings(ModelOptions):
     batch_strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
     max_payload_mb: Annotated[int, Field(ge=0, le=100)] = 6
 
+    @model_validator(mode="after")
+    def _output_outside_input(self) -> TransformSettings:
+        if self.output.zone == self.input.zone and self.output.prefix.startswith(self.input.prefix):
+            raise ValueError(f"output {self.output.zone}/{self.output.prefix} lies inside input "
+                             f"{self.input.zone}/{self.input.prefix}, so each run would score the previous runs' "
+                             "results; give an output location outside the input")
+        return self
+
 
 class BatchTransform(Construct):
     """A model and a schedule that starts a transform job of it.
@@ -80,11 +89,19 @@ class BatchTransform(Construct):
     :param model: what scores: a model package version or containers (:class:`ModelSource`).
     :param settings: see :class:`TransformSettings`.
     :param role: the model's execution role; granted the input and output locations.
-    :param lake: holds input and output; its key encrypts volumes and results.
-    :param network: subnets and security group of the jobs.
-    :param alerts: where a run the scheduler could not start goes: its dead-letter queue, whose
-        depth alarms. (A started job that fails is reported by the account's job-failure route.)
-        Default: nowhere.
+    :param lake: any :class:`~ml_platform.constructs.lake.lake_access.ILake` (a ``DataLake`` or
+        ``DataLake.from_existing``): holds input and output; its key encrypts volumes and results.
+    :param network: any :class:`~ml_platform.constructs.training.ml_network.INetwork` (an
+        ``MlNetwork`` or ``MlNetwork.from_existing``): subnets and security group of the jobs.
+    :param alerts: any :class:`~ml_platform.constructs.core.alerting.IAlerts`: where a run the
+        scheduler could not start goes (its dead-letter queue, whose depth alarms; the scheduler
+        role is granted the alerts key to send there). A started job that fails is reported by the
+        account's job-failure route. Default: nowhere.
+
+    There is no ``metric_*``: SageMaker publishes a transform job's instance metrics (namespace
+    ``/aws/sagemaker/TransformJobs``) only per ``Host``, ``<job name>/<instance id>``, and each
+    run's job name holds the scheduler's execution id, so no fixed metric names a run. Failed
+    runs arrive as ``SageMaker Transform Job State Change`` events instead.
     """
 
     def __init__(
@@ -96,9 +113,9 @@ class BatchTransform(Construct):
         model: ModelSource,
         settings: TransformSettings,
         role: iam.IRole,
-        lake: DataLake,
-        network: MlNetwork,
-        alerts: AlertRoutes | None = None,
+        lake: ILake,
+        network: INetwork,
+        alerts: IAlerts | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_problems(f"BatchTransform {self.node.path}", (
@@ -107,6 +124,7 @@ class BatchTransform(Construct):
             + model.problems())
         self.model = source_model(self, "Model", source=model, role=role, network=network, options=settings,
                                   lake=lake)
+        self.settings, self._lake = settings, lake
         lake.grant_read(role, Zone(settings.input.zone), settings.input.prefix)
         lake.grant_write(role, Zone(settings.output.zone), settings.output.prefix)
         run = scheduler.ContextAttribute.execution_id
@@ -149,3 +167,8 @@ class BatchTransform(Construct):
             target=self.target,
         )
 
+    def grant_read_output(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list and read every run's results, ``<output prefix><execution id>/``
+        in the lake, and decrypt them with the lake key; nothing else of the lake."""
+        output = self.settings.output
+        return self._lake.grant_read(grantee, output.zone, output.prefix)

@@ -28,8 +28,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ml_platform.constructs.core.compliance import skip_checkov
-from ml_platform.constructs.core.alerting import AlertRoutes
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.core.alerting import IAlerts
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.serving.endpoint_scaling import (
     INSTANCES,
     PROVISIONED_CONCURRENCY,
@@ -39,7 +39,7 @@ from ml_platform.constructs.serving.endpoint_scaling import (
     track_provisioned_concurrency,
 )
 from ml_platform.constructs.serving.endpoint_settings import EndpointSettings
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.constructs.training.model_registry import GROUP_NAME
 from ml_platform.constructs.lake.lake_locations import HOURLY, LakeDataset
 from ml_platform.constructs.serving.serving_model import ModelSource, source_model
@@ -61,11 +61,17 @@ class ModelEndpoint(Construct):
     :param role: the inference execution role. It must read the models' artifacts and pull their
         images; the construct grants it the data capture prefix and, for an asynchronous
         endpoint, its input, output and result topic.
-    :param lake: where data is captured; its key also encrypts the instances' volumes.
-    :param network: subnets and security group of the containers (serverless endpoints run
-        outside any VPC: SageMaker does not support one there).
-    :param alerts: the routes every alarm notifies; the alert topic's key also encrypts an
-        asynchronous endpoint's result topic.
+    :param lake: any :class:`~ml_platform.constructs.lake.lake_access.ILake` (a ``DataLake`` or
+        ``DataLake.from_existing``): where data is captured and asynchronous requests and results
+        live; its key also encrypts the instances' volumes and the captured data. Nothing of the
+        lake is created here.
+    :param network: any :class:`~ml_platform.constructs.training.ml_network.INetwork` (an
+        ``MlNetwork`` or ``MlNetwork.from_existing``): the subnets and security group of the
+        containers (serverless endpoints run outside any VPC: SageMaker does not support one there).
+    :param alerts: any :class:`~ml_platform.constructs.core.alerting.IAlerts` (an ``AlertRoutes``
+        over the app's own topic and key): every alarm notifies its topic; its key also encrypts
+        an asynchronous endpoint's result topic (the inference role is granted that key and the
+        topic, so an imported key must let IAM policies grant it, as default key policies do).
     :param challenger_models: what each of ``settings.challengers`` serves, by variant name.
         Default: none.
     """
@@ -79,9 +85,9 @@ class ModelEndpoint(Construct):
         model: ModelSource,
         settings: EndpointSettings,
         role: iam.IRole,
-        lake: DataLake,
-        network: MlNetwork,
-        alerts: AlertRoutes,
+        lake: ILake,
+        network: INetwork,
+        alerts: IAlerts,
         challenger_models: Mapping[str, ModelSource] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -139,39 +145,62 @@ class ModelEndpoint(Construct):
 
     def metric(self, metric_name: str, *, statistic: str = "Sum", namespace: str = "AWS/SageMaker",
                period: Duration | None = None, variant: str | None = None) -> cloudwatch.Metric:
-        """A metric of a variant (``AWS/SageMaker``, or ``/aws/sagemaker/Endpoints`` for instance
-        metrics such as ``CPUUtilization``). Default: the first variant, one-minute period."""
+        """``metric_name`` of a variant, with the dimensions ``EndpointName`` and ``VariantName``:
+        invocation metrics in ``AWS/SageMaker`` (the default), instance metrics such as
+        ``CPUUtilization`` in :data:`INSTANCE_NAMESPACE`. Creates nothing.
+
+        :param statistic: Default: ``Sum``.
+        :param period: Default: one minute (SageMaker publishes these metrics every minute).
+        :param variant: Default: the first variant (``settings.variant_name``).
+        """
         return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic,
                                  period=period or Duration.minutes(1),
                                  dimensions_map={"EndpointName": self.name,
                                                  "VariantName": variant or self.settings.variant_name})
 
     def metric_invocations(self, variant: str | None = None) -> cloudwatch.Metric:
+        """Requests sent to the variant (``Invocations``, sum per minute). SageMaker does not
+        publish it for asynchronous endpoints (see :meth:`metric_backlog`)."""
         return self.metric("Invocations", variant=variant)
 
+    def metric_4xx_errors(self, variant: str | None = None) -> cloudwatch.Metric:
+        """Requests the model answered with a 4xx status (``Invocation4XXErrors``, sum per minute)."""
+        return self.metric("Invocation4XXErrors", variant=variant)
+
     def metric_5xx_errors(self, variant: str | None = None) -> cloudwatch.Metric:
+        """Requests the model answered with a 5xx status (``Invocation5XXErrors``, sum per minute)."""
         return self.metric("Invocation5XXErrors", variant=variant)
 
     def metric_model_latency(self, statistic: str = "p99", variant: str | None = None) -> cloudwatch.Metric:
-        """Model latency in microseconds."""
+        """How long the model took to respond, as SageMaker sees it (``ModelLatency``, in
+        microseconds). Default statistic: ``p99``."""
         return self.metric("ModelLatency", statistic=statistic, variant=variant)
 
     def metric_instance(self, metric_name: str, statistic: str = "Average",
                         variant: str | None = None) -> cloudwatch.Metric:
-        """An instance metric in percent: ``CPUUtilization`` (up to 100 per vCPU),
-        ``MemoryUtilization``, ``DiskUtilization``, ``GPUUtilization``, ``GPUMemoryUtilization``."""
+        """An instance metric in percent, per five minutes, in :data:`INSTANCE_NAMESPACE`:
+        ``CPUUtilization`` and ``GPUUtilization`` (up to 100 per vCPU or GPU),
+        ``MemoryUtilization``, ``DiskUtilization``, ``GPUMemoryUtilization``. Serverless
+        endpoints have no instances. Default statistic: ``Average``."""
         return self.metric(metric_name, statistic=statistic, namespace=INSTANCE_NAMESPACE,
                            period=Duration.minutes(5), variant=variant)
 
     def metric_backlog(self) -> cloudwatch.Metric:
-        """Requests an asynchronous endpoint has queued (``ApproximateBacklogSize``)."""
+        """Requests an asynchronous endpoint has queued or is processing
+        (``ApproximateBacklogSize``, average per minute; dimension ``EndpointName`` only)."""
         return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ApproximateBacklogSize", statistic="Average",
                                  period=Duration.minutes(1), dimensions_map={"EndpointName": self.name})
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Invoke the endpoint and nothing else: synchronously or with a response stream; only
-        synchronously when serverless; when asynchronous, ``InvokeEndpointAsync`` plus writing
-        requests to the input location and reading results from the output location."""
+        """Let ``grantee`` invoke this endpoint and nothing else, on its ARN
+        (``arn:<partition>:sagemaker:<region>:<account>:endpoint/<name in lower case>``):
+
+        - real-time: ``sagemaker:InvokeEndpoint`` (which also authorizes
+          ``InvokeEndpointWithResponseStream``) and ``sagemaker:InvokeEndpointWithResponseStream``;
+        - serverless: ``sagemaker:InvokeEndpoint``;
+        - asynchronous: ``sagemaker:InvokeEndpointAsync``, plus writing requests under the input
+          location and reading results (and failures) under the output location of the lake.
+        """
         asynchronous = self.settings.async_inference
         if asynchronous is not None:
             actions_ = ["sagemaker:InvokeEndpointAsync"]
@@ -181,11 +210,12 @@ class ModelEndpoint(Construct):
             actions_ = ["sagemaker:InvokeEndpoint"]
         else:
             actions_ = ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"]
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=actions_,
-            resource_arns=[Stack.of(self).format_arn(service="sagemaker", resource="endpoint",
-                                                     resource_name=self.name.lower())],
-        )
+        return iam.Grant.add_to_principal(grantee=grantee, actions=actions_, resource_arns=[self.endpoint_arn])
+
+    @property
+    def endpoint_arn(self) -> str:
+        """The endpoint's ARN, as IAM matches it: SageMaker writes endpoint names in ARNs in lower case."""
+        return Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name=self.name.lower())
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -205,7 +235,7 @@ class ModelEndpoint(Construct):
             initial_instance_count=count, initial_variant_weight=settings.variants[variant],
         ) for variant, (instance_type, count) in fleets.items()]
 
-    def _data_capture(self, lake: DataLake, role: iam.IRole):
+    def _data_capture(self, lake: ILake, role: iam.IRole):
         capture = self.settings.data_capture
         if capture is None:
             self.capture = None
@@ -213,7 +243,7 @@ class ModelEndpoint(Construct):
         # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh/ to the destination itself.
         self.capture = LakeDataset(Zone.RAW, f"{capture.prefix}{self.name}/", "capture", ("variant", *HOURLY),
                                    producer=f"data capture of endpoint {self.name}")
-        self.capture.grant_write(lake, role)
+        lake.grant_write(role, self.capture.zone, self.capture.prefix)
         return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
             enable_capture=True,
             initial_sampling_percentage=capture.sampling_percent,
@@ -223,7 +253,7 @@ class ModelEndpoint(Construct):
                              for mode in capture.capture],
         )
 
-    def _async(self, lake: DataLake, role: iam.IRole, alerts: AlertRoutes):
+    def _async(self, lake: ILake, role: iam.IRole, alerts: IAlerts):
         """Output and failure paths in the lake, and a result topic encrypted with the alerts' key."""
         settings = self.settings.async_inference
         if settings is None:
@@ -261,7 +291,7 @@ class ModelEndpoint(Construct):
             using_metrics={f"v{i}": m for i, m in enumerate(per_variant)},
             label=f"{metric} {statistic} ({function.lower()} over variants)", period=Duration.minutes(1))
 
-    def _rollback_alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
+    def _rollback_alarms(self, alerts: IAlerts) -> list[cloudwatch.Alarm]:
         """5XX errors and p99 latency over every variant: they notify, and roll back a deployment in
         progress (serverless endpoints have no guardrails, so there they only notify)."""
         guard = self.settings.guardrails
@@ -286,7 +316,7 @@ class ModelEndpoint(Construct):
         """Variants that run on instances (none when serverless)."""
         return [] if self.settings.serverless else list(self.settings.variants)
 
-    def _health_alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
+    def _health_alarms(self, alerts: IAlerts) -> list[cloudwatch.Alarm]:
         """Memory or disk of a variant's instances above 90% for 15 minutes: notify, but do not roll back."""
         alarms = []
         for index, variant in enumerate(self._instance_variants()):
@@ -303,7 +333,7 @@ class ModelEndpoint(Construct):
         or the async backlog) of every variant, with the alarms."""
         variants = list(self.settings.variants)
         latency = [self.metric_model_latency(s, v) for v in variants for s in ("p50", "p90", "p99")]
-        errors = [m for v in variants for m in (self.metric_5xx_errors(v), self.metric("Invocation4XXErrors", variant=v))]
+        errors = [m for v in variants for m in (self.metric_5xx_errors(v), self.metric_4xx_errors(v))]
         widgets: list[cloudwatch.IWidget] = [
             cloudwatch.GraphWidget(title="Invocations", left=[self.metric_invocations(v) for v in variants], width=8),
             cloudwatch.GraphWidget(title="Errors", left=errors, width=8),

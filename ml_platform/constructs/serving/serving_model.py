@@ -17,10 +17,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.lake.lake_access import ILake
 from ml_platform.constructs.serving.endpoint_settings import MODEL_PACKAGE_ARN, ModelOptions
 from ml_platform.constructs.lake.lake_locations import LakeDataset
-from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
+from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 
 #: SageMaker chains at most 15 containers in an inference pipeline.
 MAX_CONTAINERS = 15
@@ -86,14 +86,16 @@ class ModelSource:
 
 
 def source_model(scope: Construct, construct_id: str, *, source: ModelSource, role: iam.IRole,
-                 network: MlNetwork | None, options: ModelOptions, lake: DataLake | None = None) -> sagemaker.CfnModel:
+                 network: INetwork | None, options: ModelOptions, lake: ILake | None = None) -> sagemaker.CfnModel:
     """A model without a fixed name (replaced when what it runs changes) running as ``role``
-    with ``options``, in the network's isolated subnets and job security group unless
-    ``network`` is None; ``role`` is granted the source's ``artifacts`` in ``lake``."""
-    if source.artifacts and lake is None:
-        raise ValueError(f"source_model {construct_id}: a source with artifacts needs the lake they are in")
-    for artifacts in source.artifacts:
-        artifacts.grant_read(lake, role)  # type: ignore[arg-type]
+    with ``options``, in the network's subnets and job security group (any :class:`INetwork`)
+    unless ``network`` is None; ``role`` is granted the source's ``artifacts`` in ``lake`` (any
+    :class:`ILake`; default: none, allowed only for a source without artifacts)."""
+    if source.artifacts:
+        if lake is None:
+            raise ValueError(f"source_model {construct_id}: a source with artifacts needs the lake they are in")
+        for artifacts in source.artifacts:
+            lake.grant_read(role, artifacts.zone, artifacts.prefix)
     environment = dict(options.environment)
     if source.package_arn is not None:
         containers = [sagemaker.CfnModel.ContainerDefinitionProperty(
