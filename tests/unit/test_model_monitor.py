@@ -45,7 +45,8 @@ EVERY = {**MINIMAL, "retrain_on_violations": True,
          "model_quality": MODEL_QUALITY, "bias": BIAS}
 
 
-def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV, ground_truth=None):
+def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", env=ENV, ground_truth=None,
+          capture=None):
     lake = DataLake(Stack(scope, "Lake", env=env), "Lake")
     stack = Stack(scope, "Monitoring", env=env)
     network = MlNetwork(stack, "Net", settings=NetworkSettings(az_count=2, interface_endpoints=["sagemaker_api"]))
@@ -55,7 +56,7 @@ def build(scope, settings, *, endpoint_name="t-churn", pipeline_name="t-churn", 
     allow_cloudwatch_logs(key)
     path = AlertPath(stack, "AlertPath")
     alerts = AlertRoutes(stack, "Alerts", topic=path.topic, key=path.key)
-    capture = LakeDataset(Zone.RAW, f"data-capture/{endpoint_name}/", "capture")
+    capture = capture or LakeDataset(Zone.RAW, f"data-capture/{endpoint_name}/", "capture")
     monitor = ModelMonitor(stack, "Churn", endpoint_name=endpoint_name, capture=capture,
                            settings=MonitorSettings.model_validate(settings), role=roles.role("monitoring"), lake=lake,
                            network=network, alerts=alerts, key=key, pipeline_name=pipeline_name, ground_truth=ground_truth)
@@ -288,6 +289,16 @@ def test_construct_errors_name_the_construct():
         build(App(), {**MINIMAL, "retrain_on_violations": True}, endpoint_name="e" * 51, pipeline_name=None)
     with pytest.raises(ValueError, match="the stack needs an explicit region"):
         build(App(), MINIMAL, env=None)
+
+
+@pytest.mark.parametrize("prefix", ["data-capture/other/", "data-capture/churn/"])
+def test_a_capture_of_another_endpoint_is_refused_in_one_line(prefix):
+    """The same rule as the feedback loop's: the capture's last folder is the endpoint's name
+    ('churn/' is not 't-churn/', though 't-churn/' ends with it)."""
+    with pytest.raises(ValueError, match=(
+            rf"^ModelMonitor Monitoring/Churn: capture raw/{prefix} is not the capture of endpoint 't-churn' "
+            r"\(its last folder must be 't-churn/'\)$")):
+        build(App(), MINIMAL, capture=LakeDataset(Zone.RAW, prefix, "capture"))
 
 
 @pytest.mark.parametrize(("value", "cron", "hours"), [

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from ml_platform.constructs.core.compliance import acknowledge, acknowledge_compliance_rule, skip_checkov
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.runtime import LAMBDAS_DIR, RUNTIME
 
 VPC_ACCESS_POLICY = ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -32,8 +32,13 @@ class VpcFunction(Construct):
 
     :param name: the folder under ``ml_platform/lambdas``.
     :param description: of the function and its role.
-    :param network: isolated subnets and job security group.
-    :param key: encrypts the log group (it must admit CloudWatch Logs) and environment variables.
+    :param network: the subnets and job security group the function runs in; any
+        :class:`~ml_platform.constructs.training.ml_network.INetwork` (``MlNetwork`` or
+        ``MlNetwork.from_existing``). No security group is created.
+    :param key: encrypts the log group and the environment variables. This construct does not
+        edit its policy: the policy must already let ``logs.<region>.amazonaws.com`` use it (for a
+        key the app creates, :func:`ml_platform.constructs.core.keys.allow_cloudwatch_logs`; an
+        imported key's policy must say so where the key is defined), or creating the log group fails.
     :param no_dlq_reason: why the function needs no dead-letter queue.
     :param environment: environment variables. Default: none.
     :param reserved_concurrency: Default: 5.
@@ -41,7 +46,7 @@ class VpcFunction(Construct):
     :param removal_policy: of the log group. Default: RETAIN.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, name: str, description: str, network: MlNetwork,
+    def __init__(self, scope: Construct, construct_id: str, *, name: str, description: str, network: INetwork,
                  key: kms.IKey, no_dlq_reason: str, environment: Mapping[str, str] | None = None,
                  reserved_concurrency: int = 5, timeout: Duration | None = None,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:

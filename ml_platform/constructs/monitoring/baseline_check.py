@@ -15,9 +15,9 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_platform.constructs.core.compliance import DEPLOY_ONLY_DLQ_REASON
-from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.lake.lake_access import ILake
 from ml_platform.constructs.lake.lake_locations import object_folder
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.constructs.training.sagemaker_roles import LakeObject
 from ml_platform.constructs.core.vpc_function import VpcFunction
 
@@ -25,10 +25,14 @@ from ml_platform.constructs.core.vpc_function import VpcFunction
 class BaselineCheck(Construct):
     """Fails the deploy while any of ``objects`` is missing; make resources depend on :attr:`resource`.
 
-    :param lake: where the objects are; the function may read only their folders.
+    :param lake: where the objects are (a ``DataLake``, or ``DataLake.from_existing``); the
+        function may read only their folders.
     :param objects: the lake objects that must exist.
-    :param network: the function runs in its isolated subnets with its job security group.
-    :param logs_key: key of the function's log group (it must admit CloudWatch Logs).
+    :param network: the function runs in its subnets with its job security group; any
+        :class:`~ml_platform.constructs.training.ml_network.INetwork`.
+    :param logs_key: key of the function's log group. This construct does not edit its policy: the
+        policy must already let ``logs.<region>.amazonaws.com`` use it (for a key the app creates,
+        :func:`ml_platform.constructs.core.keys.allow_cloudwatch_logs`).
     :param removal_policy: of the log group. Default: RETAIN.
     """
 
@@ -37,9 +41,9 @@ class BaselineCheck(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        lake: DataLake,
+        lake: ILake,
         objects: Sequence[LakeObject],
-        network: MlNetwork,
+        network: INetwork,
         logs_key: kms.IKey,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_platform.constructs.core.alerting import AlertRoutes
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.core.alerting import IAlerts
+from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.lake.lake_locations import HOURLY, LakeDataset
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.monitoring.capture_check import capture_problems
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.constructs.monitoring.monitor_settings import FeedbackSettings
 from ml_platform.constructs.core.validation import check_problems
 from ml_platform.constructs.core.vpc_function import VpcFunction
@@ -41,39 +43,43 @@ class FeedbackLoop(Construct):
     :param endpoint_name: the endpoint whose predictions are labeled.
     :param model: the served model; ground truth goes under ``<model>/ground-truth/<endpoint>/`` of
         the curated zone.
-    :param capture: the endpoint's data capture (its ``capture``).
+    :param capture: the endpoint's data capture (its ``capture``); its last folder must be
+        ``endpoint_name``.
     :param feedback: where labeled rows go: the model's training pipeline's ``feedback``.
     :param settings: where labels land and how they are read.
-    :param lake: the lake of all four locations.
-    :param network: the function runs in its isolated subnets (S3 through the gateway endpoint).
-    :param key: encrypts the function's logs and environment (it must admit CloudWatch Logs).
+    :param lake: the lake of all four locations (a ``DataLake``, or ``DataLake.from_existing``).
+    :param network: the function runs in its subnets with its job security group (S3 through a
+        gateway endpoint); any :class:`~ml_platform.constructs.training.ml_network.INetwork`.
+    :param key: encrypts the function's logs and environment. This construct does not edit its
+        policy: the policy must already let ``logs.<region>.amazonaws.com`` use it (for a key the
+        app creates, :func:`ml_platform.constructs.core.keys.allow_cloudwatch_logs`).
     :param removal_policy: of the log group. Default: RETAIN.
     :param alerts: where a schedule event EventBridge could not deliver goes (the dead-letter
         queue of these routes). Default: nowhere.
 
     :ivar ground_truth: the hand-off to Model Monitor (hourly JSON Lines folders).
     :ivar labels: the landing location of the label files.
+    :ivar function: the merge function (its metrics: ``function.metric_errors()``, ...).
+    :raises ValueError: naming the capture if it is not ``endpoint_name``'s, or labels that
+        overlap what the loop writes.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str, model: str,
-                 capture: LakeDataset, feedback: LakeDataset, settings: FeedbackSettings, lake: DataLake,
-                 network: MlNetwork, key: kms.IKey, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-                 alerts: AlertRoutes | None = None) -> None:
+                 capture: LakeDataset, feedback: LakeDataset, settings: FeedbackSettings, lake: ILake,
+                 network: INetwork, key: kms.IKey, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+                 alerts: IAlerts | None = None) -> None:
         super().__init__(scope, construct_id)
         suffix = f"{endpoint_name}/"
         self.labels = LakeDataset.landing(settings.labels.zone, settings.labels.prefix, "jsonl")
         self.ground_truth = LakeDataset(Zone.CURATED, f"{model}/ground-truth/{endpoint_name}/", "ground-truth",
                                         HOURLY, producer=f"feedback loop of {endpoint_name}")
-        problems = []
-        if not (capture.prefix == suffix or capture.prefix.endswith(f"/{suffix}")):
-            problems.append(f"capture {capture} is not the capture of endpoint {endpoint_name!r} (its last folder "
-                            f"must be {suffix!r})")
+        problems = capture_problems(capture, endpoint_name)
         problems += [f"labels {self.labels} overlap the {what} {location} it writes; land labels elsewhere"
                      for what, location in (("ground truth", self.ground_truth), ("feedback", feedback))
                      if location.zone == self.labels.zone and (location.prefix.startswith(self.labels.prefix)
                                                                or self.labels.prefix.startswith(location.prefix))]
         check_problems(f"FeedbackLoop {self.node.path}", problems)
-        self.capture, self.feedback = capture, feedback
+        self.capture, self.feedback, self._lake = capture, feedback, lake
         self.handler = VpcFunction(
             self, "Handler", name="ground_truth_merge", network=network, key=key, reserved_concurrency=1,
             description=f"Merges late labels of {endpoint_name} into ground truth and training feedback",
@@ -102,3 +108,13 @@ class FeedbackLoop(Construct):
             self, "Hourly", description=f"Merges the previous hour's labels of {endpoint_name}",
             schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)), targets=[alerts.lambda_target(self.function) if alerts is not None
                      else targets.LambdaFunction(self.function)])
+
+    def grant_read_ground_truth(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, read and decrypt the ground truth this loop writes
+        (:attr:`ground_truth`, hourly JSON Lines), e.g. an app's own analysis job."""
+        return self.ground_truth.grant_read(self._lake, grantee)
+
+    def grant_write_labels(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` land label files under :attr:`labels` (write, encrypting with the lake
+        key; no delete), e.g. the role of the business system or labeling job that exports them."""
+        return self.labels.grant_write(self._lake, grantee)

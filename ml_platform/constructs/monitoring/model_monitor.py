@@ -17,10 +17,14 @@ executions against baselines that do not exist.
 
 Notifications: executions that fail or complete with violations are routed by EventBridge to the
 alert topic (and, with ``retrain_on_violations``, start the model's training pipeline); CloudWatch
-alarms watch the drift and quality metrics the settings name.
+alarms watch the drift and quality metrics the settings name. :meth:`ModelMonitor.metric_feature_drift`
+and :meth:`ModelMonitor.metric_model_quality` give the same metrics for an app's own alarms and
+dashboards; :meth:`ModelMonitor.grant_read_reports` lets a reader see every execution's reports.
 """
 
 from __future__ import annotations
+
+import re
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -30,13 +34,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.constructs.core.alerting import AlertRoutes
+from ml_platform.constructs.core.alerting import IAlerts
 from ml_platform.constructs.monitoring.baseline_check import BaselineCheck
+from ml_platform.constructs.monitoring.capture_check import capture_problems
 from ml_platform.constructs.lake.lake_locations import LakeDataset, object_folder
-from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.lake.lake_access import ILake
 from ml_platform.constructs.core.json_asset import json_asset
-from ml_platform.constructs.training.ml_network import MlNetwork, subnet_ids
+from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 from ml_platform.constructs.monitoring.monitor_settings import (
+    METRIC_NAME_PATTERN,
     Bias,
     DataQuality,
     ModelQuality,
@@ -58,6 +64,10 @@ TYPES = {
 #: CloudWatch namespaces Model Monitor publishes endpoint metrics to.
 DATA_METRICS = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS = "aws/sagemaker/Endpoints/model-metrics"
+#: Statistic of :meth:`ModelMonitor.metric_feature_drift` and :meth:`ModelMonitor.metric_model_quality`
+#: by default: each execution publishes one value, so over the default period (the schedule's
+#: interval) every statistic is that execution's value.
+DEFAULT_METRIC_STATISTIC = "Average"
 LOCAL_INPUT = "/opt/ml/processing/input/endpoint"
 LOCAL_OUTPUT = "/opt/ml/processing/output"
 
@@ -75,17 +85,20 @@ def monitor_image(family: str, region: str) -> str:
 class ModelMonitor(Construct):
     """Monitoring schedules of the endpoint ``endpoint_name`` for the types ``settings`` enables.
 
-    :param endpoint_name: the monitored endpoint; it must capture its data to ``capture_prefix``.
-    :param capture: where the endpoint captures its data (its ``capture``).
+    :param endpoint_name: the monitored endpoint; it must capture its data to ``capture``.
+    :param capture: where the endpoint captures its data (its ``capture``); its last folder must
+        be ``endpoint_name``, as SageMaker writes it.
     :param settings: see :class:`MonitorSettings`.
-    :param role: the monitoring execution role; the construct grants it the capture, ground truth,
-        baselines and its reports location.
-    :param lake: where baselines, ground truth, captured data and reports are; its key encrypts
-        volumes and reports.
-    :param network: subnets and security group of the jobs (and of the baseline check).
-    :param alerts: the routes of violations, failed executions and alarms.
-    :param key: encrypts the logs of the baseline check and of the retrain gate; its policy must
-        admit CloudWatch Logs.
+    :param role: the monitoring execution role (any ``iam.IRole``); the construct grants it the
+        capture, ground truth, baselines and its reports location.
+    :param lake: where baselines, ground truth, captured data and reports are (a ``DataLake``, or
+        ``DataLake.from_existing``); its key encrypts volumes and reports.
+    :param network: subnets and security group of the jobs (and of the baseline check and retrain
+        gate functions); any :class:`~ml_platform.constructs.training.ml_network.INetwork`.
+    :param alerts: the routes of violations, failed executions and alarms (an ``AlertRoutes``).
+    :param key: encrypts the logs of the baseline check and of the retrain gate. This construct
+        does not edit its policy: the policy must already let ``logs.<region>.amazonaws.com`` use
+        it (for a key the app creates, :func:`ml_platform.constructs.core.keys.allow_cloudwatch_logs`).
     :param ground_truth: where model quality and bias read labels when their settings name no
         ``ground_truth`` (a :class:`~ml_platform.constructs.monitoring.feedback_loop.FeedbackLoop`'s
         ``ground_truth``). Default: none.
@@ -93,6 +106,9 @@ class ModelMonitor(Construct):
         ``retrain_on_violations``, through a :class:`RetrainGate` (one execution at a time, a
         cooldown after each start). Default: none.
     :param removal_policy: of the baseline check's log group. Default: RETAIN.
+    :raises ValueError: one line naming every problem: a capture that is not ``endpoint_name``'s,
+        schedule names over 63 characters, retraining without ``pipeline_name``, model quality or
+        bias without ground truth, a stack without an explicit region.
     """
 
     def __init__(
@@ -104,9 +120,9 @@ class ModelMonitor(Construct):
         capture: LakeDataset,
         settings: MonitorSettings,
         role: iam.IRole,
-        lake: DataLake,
-        network: MlNetwork,
-        alerts: AlertRoutes,
+        lake: ILake,
+        network: INetwork,
+        alerts: IAlerts,
         key: kms.IKey,
         pipeline_name: str | None = None,
         ground_truth: LakeDataset | None = None,
@@ -115,7 +131,8 @@ class ModelMonitor(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         too_long = [f"{endpoint_name}-{TYPES[t][1]}" for t in settings.jobs() if len(f"{endpoint_name}-{TYPES[t][1]}") > 63]
-        problems = [f"schedule name {n!r} is longer than 63 characters; use a shorter endpoint name" for n in too_long]
+        problems = capture_problems(capture, endpoint_name)
+        problems += [f"schedule name {n!r} is longer than 63 characters; use a shorter endpoint name" for n in too_long]
         if settings.retrain_on_violations and pipeline_name is None:
             problems.append("retrain_on_violations needs pipeline_name, the training pipeline to start")
         blind = [k for k in ("model_quality", "bias") if getattr(settings, k) is not None
@@ -143,9 +160,9 @@ class ModelMonitor(Construct):
             definition = getattr(self, f"_{kind}")(job)
             if isinstance(role, Construct):
                 definition.node.add_dependency(role)  # the role's policy exists before SageMaker checks it
-            monitoring_type, suffix, _ = TYPES[kind]
+            monitoring_type = TYPES[kind][0]
             schedule = sagemaker.CfnMonitoringSchedule(
-                self, f"{pascal_case(kind)}Schedule", monitoring_schedule_name=f"{endpoint_name}-{suffix}",
+                self, f"{pascal_case(kind)}Schedule", monitoring_schedule_name=self.schedule_name(kind),
                 endpoint_name=endpoint_name,
                 monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                     # Job definitions have no name attribute: the name is what follows '/' in the ARN.
@@ -165,6 +182,58 @@ class ModelMonitor(Construct):
                 description=f"Starts {pipeline_name} when {endpoint_name}'s monitors find violations, one "
                             "execution at a time")
         self.rules = self._events(alerts)
+
+    # -- grants and metrics --------------------------------------------------------------------
+
+    def grant_read_reports(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` list, read and decrypt the reports of every execution of these schedules
+        (``<settings.reports.prefix><endpoint>/<type>/`` in the reports zone); nothing else of the lake."""
+        return self._lake.grant_read(grantee, self.settings.reports.zone, self.reports_prefix)
+
+    def metric_feature_drift(self, feature: str, *, statistic: str = DEFAULT_METRIC_STATISTIC,
+                             period: Duration | None = None) -> cloudwatch.Metric:
+        """The baseline drift (0-1) of ``feature`` that the data quality executions publish:
+        ``feature_baseline_drift_<feature>`` in ``aws/sagemaker/Endpoints/data-metrics`` with the
+        dimensions ``Endpoint`` and ``MonitoringSchedule`` (``<endpoint>-data-quality``).
+
+        :param statistic: Default: :data:`DEFAULT_METRIC_STATISTIC`.
+        :param period: Default: the data quality schedule's interval (one execution each).
+        :raises ValueError: if data quality is not enabled, or ``feature`` is not a metric name.
+        """
+        return self._metric("metric_feature_drift", "data_quality", DATA_METRICS, "feature",
+                            feature, "feature_baseline_drift_", statistic, period)
+
+    def metric_model_quality(self, metric_name: str, *, statistic: str = DEFAULT_METRIC_STATISTIC,
+                             period: Duration | None = None) -> cloudwatch.Metric:
+        """A metric the model quality executions publish (``auc``, ``accuracy``, ``f1``, ``rmse``,
+        ... as the problem type computes them) in ``aws/sagemaker/Endpoints/model-metrics`` with the
+        dimensions ``Endpoint`` and ``MonitoringSchedule`` (``<endpoint>-model-quality``).
+
+        :param statistic: Default: :data:`DEFAULT_METRIC_STATISTIC`.
+        :param period: Default: the model quality schedule's interval (one execution each).
+        :raises ValueError: if model quality is not enabled, or ``metric_name`` is not a metric name.
+        """
+        return self._metric("metric_model_quality", "model_quality", MODEL_METRICS, "metric_name",
+                            metric_name, "", statistic, period)
+
+    def _metric(self, method: str, kind: str, namespace: str, argument: str, name: str, prefix: str,
+                statistic: str, period: Duration | None) -> cloudwatch.Metric:
+        job = self.settings.jobs().get(kind)
+        problems = [] if job is not None else [f"{method} needs {kind}, which the settings do not enable"]
+        if not re.fullmatch(METRIC_NAME_PATTERN, name):
+            problems.append(f"{method}: {argument} {name!r} is not a metric name; allowed: 1-200 letters, "
+                            "digits, '_', '.', '-'")
+        check_problems(f"ModelMonitor {self.node.path}", problems)
+        assert job is not None
+        return cloudwatch.Metric(
+            namespace=namespace, metric_name=f"{prefix}{name}", statistic=statistic,
+            period=period or Duration.hours(interval_hours(job.cron)),
+            dimensions_map={"Endpoint": self.endpoint_name, "MonitoringSchedule": self.schedule_name(kind)})
+
+    def schedule_name(self, kind: str) -> str:
+        """The name of the schedule of ``kind`` (``data_quality``, ``model_quality``, ``bias``):
+        ``<endpoint>-<type>``."""
+        return f"{self.endpoint_name}-{TYPES[kind][1]}"
 
     # -- job definitions -----------------------------------------------------------------------
 
@@ -259,42 +328,37 @@ class ModelMonitor(Construct):
 
     # -- notifications -------------------------------------------------------------------------
 
-    def _alarms(self, alerts: AlertRoutes) -> list[cloudwatch.Alarm]:
+    def _alarms(self, alerts: IAlerts) -> list[cloudwatch.Alarm]:
         """Drift and quality metrics the settings name, one alarm each, to the alert topic."""
         found = []
         data, quality = self.settings.data_quality, self.settings.model_quality
         if data is not None:
             for feature, threshold in data.drift_alarms.items():
                 found.append(self._metric_alarm(
-                    f"Drift{len(found)}", DATA_METRICS, f"feature_baseline_drift_{feature}", "data_quality",
-                    threshold, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, "Maximum",
+                    f"Drift{len(found)}", self.metric_feature_drift(feature, statistic="Maximum"), "data_quality",
+                    threshold, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     f"baseline drift of feature {feature} above {threshold}"))
         if quality is not None:
             for metric, bound in quality.metric_alarms.items():
                 below = bound.below is not None
                 found.append(self._metric_alarm(
-                    f"Quality{len(found)}", MODEL_METRICS, metric, "model_quality",
+                    f"Quality{len(found)}",
+                    self.metric_model_quality(metric, statistic="Minimum" if below else "Maximum"), "model_quality",
                     bound.below if below else bound.above,
                     cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if below
                     else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    "Minimum" if below else "Maximum",
                     f"{metric} {'below' if below else 'above'} {bound.below if below else bound.above}"))
         for alarm in found:
             alerts.notify(alarm)
         return found
 
-    def _metric_alarm(self, construct_id: str, namespace: str, metric: str, kind: str, threshold: float,
-                      comparison: cloudwatch.ComparisonOperator, statistic: str, what: str) -> cloudwatch.Alarm:
-        job = self.settings.jobs()[kind]
-        return cloudwatch.Metric(
-            namespace=namespace, metric_name=metric, statistic=statistic,
-            period=Duration.hours(interval_hours(job.cron)),
-            dimensions_map={"Endpoint": self.endpoint_name, "MonitoringSchedule": f"{self.endpoint_name}-{TYPES[kind][1]}"},
-        ).create_alarm(self, construct_id, threshold=threshold, comparison_operator=comparison, evaluation_periods=1,
+    def _metric_alarm(self, construct_id: str, metric: cloudwatch.Metric, kind: str, threshold: float,
+                      comparison: cloudwatch.ComparisonOperator, what: str) -> cloudwatch.Alarm:
+        return metric.create_alarm(self, construct_id, threshold=threshold, comparison_operator=comparison, evaluation_periods=1,
                        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                        alarm_description=f"{self.endpoint_name} ({TYPES[kind][1]} monitor): {what}")
 
-    def _events(self, alerts: AlertRoutes) -> list[events.Rule]:
+    def _events(self, alerts: IAlerts) -> list[events.Rule]:
         """Executions of these schedules that fail, or complete with violations."""
         arns = [s.attr_monitoring_schedule_arn for s in self.schedules.values()]
         base = {"source": ["aws.sagemaker"], "detail_type": ["SageMaker Processing Job State Change"]}

@@ -61,7 +61,8 @@ def _processing_instance_type(value: str) -> str:
 MonitorSchedule = Annotated[str, AfterValidator(_schedule)]
 ColumnName = Annotated[str, Field(min_length=1, max_length=256)]
 #: Names of metrics and features as Model Monitor publishes them to CloudWatch.
-MetricName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,200}$")]
+METRIC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,200}$"
+MetricName = Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]
 Scalar = str | int | float
 
 

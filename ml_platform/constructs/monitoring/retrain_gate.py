@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_platform.constructs.training.ml_network import MlNetwork
+from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.constructs.core.validation import check_problems
 from ml_platform.constructs.core.naming import sagemaker_pipeline_arn
 from ml_platform.constructs.core.vpc_function import VpcFunction
@@ -31,15 +31,23 @@ class RetrainGate(Construct):
     :param pipeline_name: the SageMaker pipeline to start.
     :param cooldown_hours: hours after an execution starts before another may start (0: only
         single flight).
-    :param network: the function runs in its isolated subnets (it reaches SageMaker through the
-        network's ``sagemaker_api`` interface endpoint).
-    :param key: encrypts the function's logs and environment (it must admit CloudWatch Logs).
+    :param network: the function runs in its subnets (it reaches SageMaker through the network's
+        ``sagemaker_api`` interface endpoint); any
+        :class:`~ml_platform.constructs.training.ml_network.INetwork` that ``reaches("sagemaker_api")``.
+    :param key: encrypts the function's logs and environment. This construct does not edit its
+        policy: the policy must already let ``logs.<region>.amazonaws.com`` use it (for a key the
+        app creates, :func:`ml_platform.constructs.core.keys.allow_cloudwatch_logs`).
     :param description: of the function.
     :param removal_policy: of the log group. Default: RETAIN.
+
+    :ivar function: the gate (its metrics: ``function.metric_errors()``, ``metric_throttles()``, ...).
+    :ivar role: the function's role: list and start executions of ``pipeline_name`` only.
+    :ivar pipeline_arn: the pipeline's ARN.
+    :raises ValueError: naming a cooldown out of range, or a network that does not reach SageMaker.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, pipeline_name: str, cooldown_hours: int,
-                 network: MlNetwork, key: kms.IKey, description: str,
+                 network: INetwork, key: kms.IKey, description: str,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, construct_id)
         problems = [] if 0 <= cooldown_hours <= 720 else [f"cooldown_hours is {cooldown_hours}; allowed: 0 to 720"]
