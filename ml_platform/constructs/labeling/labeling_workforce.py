@@ -7,12 +7,13 @@ app client with a secret for Ground Truth. ``oidc`` uses your identity provider,
 secret read from Secrets Manager at deploy time. ``existing`` imports the account's workforce
 (one private workforce per account and region). Each team is a Cognito group (or an OIDC group
 of the same name) and gets an encrypted SNS topic for new-task notifications that SageMaker may
-publish to only from this account's work team.
+publish to only from this account's work team; the key that encrypts the topics lets SageMaker
+use it for this account's work teams (:attr:`LabelingWorkforce.key_statement`).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack, Token
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,23 +28,45 @@ from ml_platform.constructs.core.validation import check_problems
 SAGEMAKER = "sagemaker.amazonaws.com"
 
 
+def _shown(key: kms.IKey) -> str:
+    """The key's ARN and a space for an error message, or nothing when the ARN is a token."""
+    return "" if Token.is_unresolved(key.key_arn) else f"{key.key_arn} "
+
+
 class LabelingWorkforce(Construct):
     """The private workforce ``name`` (or the imported one) and a work team per ``settings.teams``.
 
     :param name: workforce name, and the prefix of team names (``<name>-<team>``).
     :param settings: see :class:`WorkforceSettings`.
-    :param key: encrypts the teams' topics; SageMaker is allowed to use it for them.
+    :param key: encrypts the teams' topics; :attr:`key_statement` is added to its policy so that
+        SageMaker may use it for them. A ``kms.Key`` of this app; an imported key's policy cannot be
+        extended, so an imported key needs ``key_allows_sagemaker``.
     :param domain_prefix: the Cognito domain when the settings give none.
     :param removal_policy: of the user pool. Default: RETAIN (workers' accounts survive a stack deletion).
+    :param key_allows_sagemaker: ``key``'s policy already holds the equivalent of :attr:`key_statement`,
+        added where the key is defined (for an imported key). Default: False: the statement is added,
+        and an imported key raises.
+
+    :ivar key_statement: the key-policy statement that lets SageMaker encrypt notifications of this
+        account's work teams (``kms:GenerateDataKey*``, ``kms:Decrypt``).
+    :ivar teams: the work teams by team key. :ivar topics: their notification topics by team key.
+    :raises ValueError: for a team name longer than SageMaker allows, or an imported key without
+        ``key_allows_sagemaker``.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, name: str, settings: WorkforceSettings,
-                 key: kms.Key, domain_prefix: str, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+                 key: kms.IKey, domain_prefix: str, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+                 key_allows_sagemaker: bool = False) -> None:
         super().__init__(scope, construct_id)
+        self.settings, self.name = settings, name
+        self.key_statement = self._sagemaker_statement()
+        key_refused = not key_allows_sagemaker and not key.add_to_resource_policy(self.key_statement).statement_added
         too_long = [t for t in settings.teams if len(f"{name}-{t}") > 63]
         check_problems(f"LabelingWorkforce {self.node.path}", [
-            f"team name '{name}-{t}' is longer than 63 characters; use a shorter team key" for t in too_long])
-        self.settings, self.name = settings, name
+            f"team name '{name}-{t}' is longer than 63 characters; use a shorter team key" for t in too_long] + ([
+                f"key {_shown(key)}is imported, so SageMaker's statement for work team notifications cannot be "
+                "added to its policy; pass a kms.Key of this app, or add key_statement's permissions to the key's policy where "
+                "it is defined and pass key_allows_sagemaker=True"] if key_refused else []))
         self.user_pool: cognito.UserPool | None = None
         self.client: cognito.UserPoolClient | None = None
         self.workforce: sagemaker.CfnWorkforce | None = None
@@ -69,7 +92,6 @@ class LabelingWorkforce(Construct):
                     token_endpoint=oidc.token_endpoint, user_info_endpoint=oidc.user_info_endpoint,
                     logout_endpoint=oidc.logout_endpoint, jwks_uri=oidc.jwks_uri))
         self.workforce_name = settings.existing.workforce_name if settings.existing else name
-        self._allow_sagemaker(key)
         self.topics: dict[str, sns.Topic] = {}
         self.teams = {team: self._team(team, team_settings.description or team, key)
                       for team, team_settings in settings.teams.items()}
@@ -98,19 +120,30 @@ class LabelingWorkforce(Construct):
             auth_flows=cognito.AuthFlow(user_srp=True),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO])
 
-    def _allow_sagemaker(self, key: kms.Key) -> None:
-        """SageMaker encrypts the teams' notifications with ``key``, for this account's work teams only."""
-        key.add_to_resource_policy(iam.PolicyStatement(
+    def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` describe the work teams (``sagemaker:DescribeWorkteam``: their ARNs, which
+        a labeling job names, and members) and the workforce (``sagemaker:DescribeWorkforce``: its
+        labeling portal sign-in URL and IP allow-list), and nothing else."""
+        teams = iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:DescribeWorkteam"],
+                                           resource_arns=[t.attr_workteam_arn for t in self.teams.values()])
+        workforce = self.workforce.attr_workforce_arn if self.workforce is not None else Stack.of(self).format_arn(
+            service="sagemaker", resource="workforce", resource_name=self.workforce_name)
+        return teams.combine(iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:DescribeWorkforce"],
+                                                        resource_arns=[workforce]))
+
+    def _sagemaker_statement(self) -> iam.PolicyStatement:
+        """SageMaker encrypts the teams' notifications with the key, for this account's work teams only."""
+        return iam.PolicyStatement(
             sid="AllowSageMakerWorkteamNotifications", principals=[iam.ServicePrincipal(SAGEMAKER)],
             actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"],
             conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                        "ArnLike": {"aws:SourceArn": self._team_arn("*")}}))
+                        "ArnLike": {"aws:SourceArn": self._team_arn("*")}})
 
     def _team_arn(self, team_name: str) -> str:
         return Stack.of(self).format_arn(service="sagemaker", resource="workteam",
                                          resource_name=f"private-crowd/{team_name}")
 
-    def _team(self, team: str, description: str, key: kms.Key) -> sagemaker.CfnWorkteam:
+    def _team(self, team: str, description: str, key: kms.IKey) -> sagemaker.CfnWorkteam:
         team_name = f"{self.name}-{team}"
         topic = sns.Topic(self, f"{pascal_case(team)}Topic", display_name=f"New labeling tasks for {team_name}",
                           master_key=key, enforce_ssl=True)
