@@ -146,7 +146,9 @@ def test_make_synth_sets_up_only_what_synthesis_needs():
 
 @pytest.fixture()
 def without_sagemaker_sdk(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sagemaker", None)  # import sagemaker.core -> ModuleNotFoundError
+    # import sagemaker.core -> ModuleNotFoundError, also when another test of this process imported it
+    for name in ("sagemaker", "sagemaker.core", "sagemaker.core.image_uris"):
+        monkeypatch.setitem(sys.modules, name, None)
     builtin_image.cache_clear()
     yield
     builtin_image.cache_clear()
@@ -174,18 +176,25 @@ def test_a_missing_dependency_of_the_sdk_is_not_blamed_on_the_extra(monkeypatch)
         builtin_image.cache_clear()
 
 
-def test_example_app_synthesizes_from_the_installed_wheel(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """One fresh virtual environment with the wheel (and the borrowed pinned dependencies): its
+    python, its site-packages and the environment to run it in (no PYTHONPATH to the sources)."""
+    venv = tmp_path_factory.mktemp("venv")
     run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
     venv_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
     (venv_site / "pinned-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
         "--target", venv_site, wheel)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return python, venv_site, env
 
+
+def test_example_app_synthesizes_from_the_installed_wheel(installed, tmp_path):
+    python, venv_site, env = installed
     example = tmp_path / "example"
     shutil.copytree(ROOT / "examples" / "data_lake_app", example)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     located = run(python, "-c", "import ml_platform; print(ml_platform.__file__)", cwd=example, env=env)
     assert Path(located.stdout.strip()).is_relative_to(venv_site)
 
@@ -197,3 +206,67 @@ def test_example_app_synthesizes_from_the_installed_wheel(wheel, tmp_path):
     [policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
     resources = json.dumps(policy["Properties"]["PolicyDocument"])
     assert "/churn/*" in resources and "INTELLIGENT_TIERING" in json.dumps(template)
+
+
+#: The cdk-nag packs the platform gates on (ml_platform.platform_app.NAG_PACKS), by class name.
+NAG_PACK_NAMES = ["AwsSolutionsChecks", "HIPAASecurityChecks", "NIST80053R5Checks", "PCIDSS321Checks"]
+#: What a team already has: a library lake or network would create these; the stage apps import them.
+TEAM_OWNED = ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::SecurityGroup")
+#: Runs an example's app.py and prints the class names of the validation plugins it added: the
+#: packs are seen being added, and synth raises (exit 1) on any unacknowledged finding.
+PLUGIN_RECORDER = """
+import json, runpy
+import aws_cdk
+
+added = []
+add_plugins = aws_cdk.Validations.add_plugins
+
+
+def recording(self, *plugins):
+    added.extend(type(p).__name__ for p in plugins)
+    return add_plugins(self, *plugins)
+
+
+aws_cdk.Validations.add_plugins = recording
+runpy.run_path("app.py", run_name="__main__")
+print(json.dumps(added))
+"""
+#: Per stage app: its main resource types, and the names of the team's own resources it must use.
+STAGE_APPS = {
+    "preparation_app": (("AWS::Glue::Job", "AWS::Glue::Crawler", "AWS::Glue::Workflow"),
+                        ("team-churn-raw", "team_churn_processed", "key/11111111-2222")),
+    "training_app": (("AWS::SageMaker::Pipeline", "AWS::SageMaker::ModelPackageGroup"),
+                     ("team-churn-artifacts", "sg-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60718", "team-ml-alerts")),
+    "serving_app": (("AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig"),
+                    ("team-churn-raw", "subnet-0a1b2c3d4e5f60718", "role/team-churn-inference", "team-ml-alerts")),
+    "monitoring_app": (("AWS::SageMaker::MonitoringSchedule", "AWS::SageMaker::DataQualityJobDefinition"),
+                       ("team-churn-artifacts", "sg-0a1b2c3d4e5f60718", "role/team-churn-monitoring", "team-ml-alerts")),
+    "labeling_app": (("AWS::SageMaker::Workteam", "AWS::Lambda::Function"),
+                     ("team-scans-curated", "subnet-0a1b2c3d4e5f60718", "team-workforce")),
+}
+
+
+def test_every_stage_has_an_example_app():
+    apps = {p.parent.name for p in (ROOT / "examples").glob("*/app.py")}
+    assert apps == {"data_lake_app", *STAGE_APPS}
+    assert all((ROOT / "examples" / name / "README.md").exists() for name in apps)
+
+
+@pytest.mark.parametrize("name", sorted(STAGE_APPS))
+def test_stage_app_composes_the_teams_own_resources_and_passes_the_nag_packs(installed, tmp_path, name):
+    python, _, env = installed
+    main_types, team_names = STAGE_APPS[name]
+    example = tmp_path / name
+    shutil.copytree(ROOT / "examples" / name, example, ignore=shutil.ignore_patterns("__pycache__", "cdk.out"))
+    (tmp_path / "recorder.py").write_text(PLUGIN_RECORDER)
+    out = tmp_path / "cdk.out"
+    result = run(python, tmp_path / "recorder.py", cwd=example, env={**env, "CDK_OUTDIR": str(out)})
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == NAG_PACK_NAMES
+    assert json.loads((out / "validation-report.json").read_text())["pluginReports"] == []
+    [template_path] = out.glob("*.template.json")
+    template = json.loads(template_path.read_text())
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert not types & set(TEAM_OWNED), types & set(TEAM_OWNED)
+    assert set(main_types) <= types, types
+    text = json.dumps(template)
+    assert [n for n in team_names if n not in text] == []
