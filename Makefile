@@ -108,11 +108,12 @@ preflight: synth-setup
 	@test -f "config/$(ENV).yaml" || { echo "config/$(ENV).yaml does not exist; environments: $(ENVIRONMENTS)" >&2; exit 2; }
 	$(VENV)/bin/python tools/preflight.py "config/$(ENV).yaml"
 
+# Only ENV's stage is built (every environment file is still validated).
 diff: preflight
-	$(CDK) diff "$(ENV)/*"
+	ML_PLATFORM_ENVIRONMENTS=$(ENV) $(CDK) diff "$(ENV)/*"
 
 deploy: preflight
-	$(CDK) deploy "$(ENV)/*" --require-approval broadening
+	ML_PLATFORM_ENVIRONMENTS=$(ENV) $(CDK) deploy "$(ENV)/*" --require-approval broadening
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache build dist *.egg-info
