@@ -8,6 +8,7 @@ before raising, so that all problems show at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,8 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ml_platform.constructs.lake.athena_workgroup import AthenaSettings
-from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, Zone, lifecycle_problems
+from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, lifecycle_problems
+from ml_platform.constructs.lake.lake_access import Zone
 from ml_platform.constructs.preparation.databrew_pipeline import DataBrewDatasetSettings
 from ml_platform.constructs.preparation.dataset_pipeline import DatasetName, DatasetSettings
 from ml_platform.constructs.lake.lake_locations import DAILY as PARTITION_KEYS
@@ -48,7 +50,7 @@ _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,13}[a-z0-9]$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 
 
-def _matching(pattern: re.Pattern[str], allowed: str):
+def _matching(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
     def check(value: str) -> str:
         if not pattern.match(value):
             raise ValueError(allowed)
@@ -170,8 +172,11 @@ class EnvironmentConfig(StrictSettings):
         """A consumer whose source does not exist: a feature set reading a dataset that no Glue or
         DataBrew pipeline of ``data_catalog`` writes, or a column a Glue dataset does not have."""
         catalog = self.data_catalog
-        glue = {name: (*d.columns, *PARTITION_KEYS) for name, d in catalog.datasets.items()} if catalog else {}
-        known = sorted({*glue, *(catalog.databrew if catalog else {})})
+        glue: dict[str, tuple[str, ...]] = (
+            {name: (*d.columns, *PARTITION_KEYS) for name, d in catalog.datasets.items()} if catalog else {}
+        )
+        brewed: set[str] = set(catalog.databrew) if catalog else set()
+        known = sorted({*glue, *brewed})
         problems = []
         for index, pipeline in enumerate(self.training.pipelines if self.training else ()):
             for number, source in enumerate(pipeline.features.sources if pipeline.features else ()):
@@ -189,8 +194,10 @@ class EnvironmentConfig(StrictSettings):
         """Models whose endpoints have a monitoring feedback loop: their pipelines read its rows."""
         if self.monitoring is None or self.serving is None:
             return set()
-        return {self.serving.endpoints[key].model for key, monitor in self.monitoring.endpoints.items()  # type: ignore[misc]
-                if monitor.feedback is not None and key in self.serving.endpoints}
+        endpoints = self.serving.endpoints
+        models = (endpoints[key].model for key, monitor in self.monitoring.endpoints.items()
+                  if monitor.feedback is not None and key in endpoints)
+        return {model for model in models if model is not None}
 
     def _feedback_encoding_problems(self) -> list[str]:
         """Encoded features of a model that trains on feedback rows must declare their categories:
@@ -221,7 +228,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
 
 
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+def _construct_unique_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Hashable, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)

@@ -8,7 +8,8 @@ exports its constructs and settings types; the data lake's are also exported her
 """
 
 from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT, data_removal_policy
-from ml_platform.constructs.lake.data_lake import DataLake, Zone, dataset_prefix, partition_prefix
+from ml_platform.constructs.lake.data_lake import DataLake, dataset_prefix, partition_prefix
+from ml_platform.constructs.lake.lake_access import Zone
 from ml_platform.constructs.lake.lake_lifecycle import LifecyclePolicy, Transition
 
 __all__ = [

@@ -27,4 +27,5 @@ class AlertingStack(Stack):
 
 def alert_routes(stack: Stack, path: AlertPath) -> AlertRoutes:
     """The routes of ``stack`` to ``path`` (construct id ``AlertRoutes``)."""
-    return AlertRoutes(stack, "AlertRoutes", topic=path.topic, key=path.key)
+    # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+    return AlertRoutes(stack, "AlertRoutes", topic=path.topic, key=path.key)  # pyright: ignore[reportArgumentType]

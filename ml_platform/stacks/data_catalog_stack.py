@@ -10,7 +10,8 @@ from constructs import Construct
 
 from ml_platform.config import DataCatalogSettings
 from ml_platform.constructs.lake.athena_workgroup import AthenaWorkgroup
-from ml_platform.constructs.lake.data_lake import DataLake, Zone
+from ml_platform.constructs.lake.data_lake import DataLake
+from ml_platform.constructs.lake.lake_access import Zone
 from ml_platform.constructs.preparation.databrew_pipeline import DataBrewPipeline, PiiSecret
 from ml_platform.constructs.preparation.dataset_pipeline import DatasetPipeline
 from ml_platform.constructs.preparation.glue_security import GlueSecurity
@@ -74,19 +75,21 @@ class DataCatalogStack(Stack):
             )
             for dataset, dataset_settings in settings.datasets.items()
         }
-        self.pii_secret = (
-            PiiSecret(self, "PiiSecret", key=lake.encryption_key, removal_policy=removal)
-            if settings.databrew
-            else None
-        )
-        self.databrew = {
-            dataset: DataBrewPipeline(
-                self, f"Brew{dataset.title().replace('_', '')}", dataset=dataset, lake=lake,
-                settings=brew_settings, secret=self.pii_secret.secret,
-                logs_key=self.security.logs_key, name_prefix=name_prefix, removal_policy=removal,
-            )
-            for dataset, brew_settings in settings.databrew.items()
-        }
+        self.pii_secret: PiiSecret | None = None
+        self.databrew: dict[str, DataBrewPipeline] = {}
+        if settings.databrew:
+            pii_secret = self.pii_secret = PiiSecret(self, "PiiSecret", key=lake.encryption_key,
+                                                     removal_policy=removal)
+            self.databrew = {
+                dataset: DataBrewPipeline(
+                    self, f"Brew{dataset.title().replace('_', '')}", dataset=dataset, lake=lake,
+                    settings=brew_settings,
+                    # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                    secret=pii_secret.secret,  # pyright: ignore[reportArgumentType]
+                    logs_key=self.security.logs_key, name_prefix=name_prefix, removal_policy=removal,
+                )
+                for dataset, brew_settings in settings.databrew.items()
+            }
         #: Every dataset's processed output by name: what consumers (the feature step) read.
         self.outputs = {**{d: p.output for d, p in self.pipelines.items()},
                         **{d: b.output for d, b in self.databrew.items()}}

@@ -38,10 +38,14 @@ class LabelingStack(Stack):
                            enable_key_rotation=True, removal_policy=removal)
         allow_cloudwatch_logs(self.key)
         self.workforce = LabelingWorkforce(
-            self, "Workforce", name=name_prefix, settings=settings.workforce, key=self.key,
+            self, "Workforce", name=name_prefix, settings=settings.workforce,
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            key=self.key,  # pyright: ignore[reportArgumentType]
             domain_prefix=f"{name_prefix}-labeling-{self.account}".lower(), removal_policy=removal)
         self.task = LabelingTask(self, "Task", name=name_prefix, settings=settings.task, lake=lake, network=network,
-                                 key=self.key, removal_policy=removal)
+                                 # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                                 key=self.key,  # pyright: ignore[reportArgumentType]
+                                 removal_policy=removal)
         CfnOutput(self, "TaskUiTemplateUri", value=self.task.ui_template_uri,
                   description="UiConfig.UiTemplateS3Uri of the task's labeling jobs (the worker task template)")
         #: Errors of the labeling functions (failed jobs: the training stack's job-failure routes).

@@ -60,7 +60,7 @@ class MonitoringStack(Stack):
         self.feedback: dict[str, FeedbackLoop] = {}
         for key, monitor in settings.endpoints.items():
             endpoint, served = endpoints[key], serving.endpoints[key]
-            pipeline = training.pipelines.get(served.model) if served.model else None  # type: ignore[arg-type]
+            pipeline = training.pipelines.get(served.model) if served.model else None
             capture = endpoint.capture
             assert capture is not None  # the configuration requires data capture
             ground_truth = None
@@ -69,11 +69,15 @@ class MonitoringStack(Stack):
                 self.feedback[key] = FeedbackLoop(
                     self, f"{pascal_case(key)}Feedback", endpoint_name=endpoint.name, model=pipeline.settings.model,
                     capture=capture, feedback=pipeline.feedback, settings=monitor.feedback, lake=lake,
-                    network=network, key=self.key, removal_policy=removal, alerts=self.alerts)
+                    # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                    network=network, key=self.key,  # pyright: ignore[reportArgumentType]
+                    removal_policy=removal, alerts=self.alerts)
                 ground_truth = self.feedback[key].ground_truth
             self.monitors[key] = ModelMonitor(
                 self, pascal_case(key), endpoint_name=endpoint.name, capture=capture, ground_truth=ground_truth,
-                settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts, key=self.key,
+                settings=monitor, role=role, lake=lake, network=network, alerts=self.alerts,
+                # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                key=self.key,  # pyright: ignore[reportArgumentType]
                 pipeline_name=pipeline.pipeline_name if pipeline is not None and monitor.retrain_on_violations
                 else None,
                 removal_policy=removal,

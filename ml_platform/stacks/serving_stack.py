@@ -56,8 +56,9 @@ class ServingStack(Stack):
             """What runs, with the lake locations its model data comes from: what the model's
             pipeline registers, or the objects the containers name."""
             if choice.version is not None:
-                group = training.registry.groups[model].model_package_group_name  # type: ignore[index]
-                pipeline = training.pipelines.get(model)  # type: ignore[arg-type]
+                assert model is not None  # the configuration requires a model with a version
+                group = training.registry.groups[model].model_package_group_name
+                pipeline = training.pipelines.get(model)
                 return ModelSource.package(
                     self.format_arn(service="sagemaker", resource="model-package",
                                     resource_name=f"{group}/{choice.version}"),
@@ -90,5 +91,6 @@ class ServingStack(Stack):
         """The URI of a platform repository's tag, or of a built-in algorithm in this region."""
         if container.repository is not None:
             return training.images.repositories[container.repository].repository_uri_for_tag(container.tag)
-        return builtin_image(container.algorithm, self.region, container.algorithm_version)  # type: ignore[arg-type]
+        assert container.algorithm is not None  # the configuration requires a repository or an algorithm
+        return builtin_image(container.algorithm, self.region, container.algorithm_version)
 

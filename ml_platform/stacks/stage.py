@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from aws_cdk import Environment, Stage
 from constructs import Construct
@@ -17,6 +17,15 @@ from ml_platform.stacks.network_stack import NetworkStack
 from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
 from ml_platform.stacks.tagging import tag_everything
+
+
+class _StackProps(TypedDict):
+    """What every stack of the stage takes besides its own settings."""
+
+    stack_name: str
+    description: str
+    termination_protection: bool
+    allow_data_deletion: bool
 
 
 class PlatformStage(Stage):
@@ -94,13 +103,14 @@ class PlatformStage(Stage):
             )
         self.monitoring: MonitoringStack | None = None
         if config.monitoring is not None:
-            assert self.training is not None and self.serving is not None  # the configuration requires them
+            # the configuration requires them
+            assert config.serving is not None and self.training is not None and self.serving is not None
             self.monitoring = MonitoringStack(
                 self,
                 "Monitoring",
                 **self._stack_props("Monitoring", "model monitoring"),
                 settings=config.monitoring,
-                serving=config.serving,  # type: ignore[arg-type]
+                serving=config.serving,
                 endpoints=self.serving.endpoints,
                 lake=self.data_lake.lake,
                 network=self.network.network,
@@ -121,7 +131,7 @@ class PlatformStage(Stage):
                 alerts=alerts,
             )
 
-    def _stack_props(self, stack: str, what: str) -> dict[str, Any]:
+    def _stack_props(self, stack: str, what: str) -> _StackProps:
         """Name, description, protection and data-deletion setting every stack of the stage takes."""
         return {
             "stack_name": self.config.stack_name(stack),

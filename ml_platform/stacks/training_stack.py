@@ -17,7 +17,7 @@ from ml_platform.constructs.lake.lake_locations import LakeDataset
 from ml_platform.constructs.training.ml_network import MlNetwork
 from ml_platform.constructs.core.naming import pascal_case, sagemaker_pipeline_arn
 from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
-from ml_platform.constructs.training.sagemaker_roles import SageMakerRoles
+from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.core.removal import data_removal_policy
@@ -61,7 +61,9 @@ class TrainingStack(Stack):
             if settings.permissions_boundary
             else None
         )
-        self.roles = SageMakerRoles(self, "Roles", lake=lake, settings=settings.roles, network=network,
+        # A copy keyed by str: SageMakerRoles takes any role names (Mapping's key type is invariant).
+        roles: dict[str, RoleSettings] = {activity: role for activity, role in settings.roles.items()}
+        self.roles = SageMakerRoles(self, "Roles", lake=lake, settings=roles, network=network,
                                     images=self.images, permissions_boundary=boundary)
         if "pipeline" in self.roles.roles:
             for model in settings.models:
@@ -75,7 +77,7 @@ class TrainingStack(Stack):
             )
             for pipeline in settings.pipelines
         }
-        self.personas = None
+        self.personas: SageMakerPersonas | None = None
         if settings.personas is not None:
             self.personas = SageMakerPersonas(
                 self, "Personas", roles=self.roles, network=network, key=lake.encryption_key,

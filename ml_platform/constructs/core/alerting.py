@@ -13,7 +13,7 @@ that queue's depth, on every Lambda function's errors, and any alarm the stack's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -22,6 +22,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -79,7 +80,8 @@ class AlertPath(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key = key or kms.Key(
+        # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+        self.key: kms.IKey = key or kms.Key(  # pyright: ignore[reportAttributeAccessIssue]
             self, "Key", description=f"Encrypts the platform's alerts ({self.node.path})",
             enable_key_rotation=True, removal_policy=removal_policy,
         )
@@ -90,21 +92,28 @@ class AlertPath(Construct):
             # EventBridge's requests to KMS carry no aws:SourceAccount, so its statement has no condition.
             conditions = None if service == "events.amazonaws.com" else {"StringEquals": {"aws:SourceAccount": account}}
             added = self.key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(service)], actions=list(key_actions), resources=["*"],
+                # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                principals=[iam.ServicePrincipal(service)],  # pyright: ignore[reportArgumentType]
+                actions=list(key_actions), resources=["*"],
                 conditions=conditions,
             ))
             if not added.statement_added:
                 raise ValueError(f"AlertPath {self.node.path}: key {key.node.path if key else ''} is imported; "
                                  f"its policy cannot admit {service}: pass a kms.Key of this app or none")
         self.topic.add_to_resource_policy(iam.PolicyStatement(
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],  # pyright: ignore[reportArgumentType]
+            actions=["sns:Publish"],
             resources=[self.topic.topic_arn], conditions={"StringEquals": {"aws:SourceAccount": account}},
         ))
         settings = settings or AlertSettings()
         for email in settings.emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))  # pyright: ignore[reportArgumentType]
         for url in settings.https_endpoints:
-            self.topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
+            https = subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS)
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            self.topic.add_subscription(https)  # pyright: ignore[reportArgumentType]
 
 
 @runtime_checkable
@@ -135,7 +144,7 @@ class IAlerts(Protocol):
         """Send ``alarm``'s state changes to the topic."""
         ...
 
-    def lambda_target(self, function: Any) -> targets.LambdaFunction:
+    def lambda_target(self, function: lambda_.IFunction) -> targets.LambdaFunction:
         """A rule target invoking ``function`` that dead-letters."""
         ...
 
@@ -181,20 +190,24 @@ class AlertRoutes(Construct):
 
     def route(self, scope: Construct, construct_id: str, description: str, pattern: events.EventPattern) -> events.Rule:
         """An EventBridge rule in ``scope`` sending events that match ``pattern`` to the topic."""
+        target = targets.SnsTopic(self.topic, dead_letter_queue=self.dead_letters)
         rule = events.Rule(scope, construct_id, description=description, event_pattern=pattern,
-                           targets=[targets.SnsTopic(self.topic, dead_letter_queue=self.dead_letters)])
+                           # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                           targets=[target])  # pyright: ignore[reportArgumentType]
         self.rules.append(rule)
         return rule
 
     def notify(self, alarm: cloudwatch.Alarm, *, ok: bool = False) -> cloudwatch.Alarm:
         """Send ``alarm``'s ALARM (and with ``ok``, its OK) state changes to the topic."""
-        alarm.add_alarm_action(self._action)
+        # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+        alarm.add_alarm_action(self._action)  # pyright: ignore[reportArgumentType]
         if ok:
-            alarm.add_ok_action(self._action)
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            alarm.add_ok_action(self._action)  # pyright: ignore[reportArgumentType]
         self.alarms.append(alarm)
         return alarm
 
-    def lambda_target(self, function) -> targets.LambdaFunction:
+    def lambda_target(self, function: lambda_.IFunction) -> targets.LambdaFunction:
         """A rule target invoking ``function`` whose undeliverable events go to the dead-letter queue."""
         return targets.LambdaFunction(function, dead_letter_queue=self.dead_letters)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import jsii
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
@@ -23,6 +23,20 @@ RULE_PACKS = {
     "LambdaConcurrency": ("HIPAA.Security", "NIST.800.53.R5"),
     "SecretsManagerRotationEnabled": ("HIPAA.Security", "NIST.800.53.R5"),
 }
+
+_Resource = TypeVar("_Resource", bound=CfnResource)
+
+
+def default_resource(construct: IConstruct, kind: type[_Resource]) -> _Resource:
+    """The CloudFormation resource of ``kind`` that the L2 ``construct`` wraps (its ``node.default_child``).
+
+    :raises TypeError: if ``construct`` wraps no resource of ``kind``.
+    """
+    child = construct.node.default_child
+    if not isinstance(child, kind):
+        raise TypeError(f"{construct.node.path}: expected a default child of type {kind.__name__}, "
+                        f"got {type(child).__name__}")
+    return child
 
 
 def acknowledge(construct: IConstruct, rule_ids: list[str] | tuple[str, ...], reason: str) -> None:
@@ -129,6 +143,8 @@ def flatten_cfn_reference(value: Any) -> str:
         return value.replace("${", "<").replace("}", ">")
     if isinstance(value, dict):
         if value.get("Fn::Join"):
+            delimiter: str
+            items: list[Any]
             delimiter, items = value["Fn::Join"]
             return delimiter.join(flatten_cfn_reference(item) for item in items)
         if value.get("Fn::Sub"):

@@ -31,7 +31,8 @@ class ManagedPolicyRole(iam.Role):
     @property
     def policy(self) -> iam.ManagedPolicy:
         if self._policy is None:
-            self._policy = iam.ManagedPolicy(self, "Policy", roles=[self])
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            self._policy = iam.ManagedPolicy(self, "Policy", roles=[self])  # pyright: ignore[reportArgumentType]
         return self._policy
 
     def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:

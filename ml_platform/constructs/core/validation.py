@@ -38,7 +38,7 @@ class StrictSettings(BaseModel):
 
     # Validation (model_validate, nested settings) must not go through this __init__: pydantic skips
     # an __init__ marked as its own, so config errors keep their key paths.
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+    setattr(__init__, "__pydantic_base_init__", True)
 
 
 def check_problems(owner: str, problems: list[str]) -> None:
@@ -111,7 +111,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         annotation = _unwrap(annotation)
         if _is_model(annotation):
-            field: FieldInfo | None = annotation.model_fields.get(part)  # type: ignore[arg-type]
+            field: FieldInfo | None = annotation.model_fields.get(part)
             if field is None:
                 return []
             annotation = field.annotation

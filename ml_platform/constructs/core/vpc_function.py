@@ -16,7 +16,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ml_platform.constructs.core.compliance import acknowledge, acknowledge_compliance_rule, skip_checkov
+from ml_platform.constructs.core.compliance import (
+    acknowledge,
+    acknowledge_compliance_rule,
+    default_resource,
+    skip_checkov,
+)
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.training.ml_network import INetwork
 from ml_platform.runtime import LAMBDAS_DIR, RUNTIME
@@ -55,7 +60,9 @@ class VpcFunction(Construct):
         self.function = lambda_.Function(
             self, "Function", runtime=RUNTIME, handler="handler.on_event",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR / name), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            role=self.role, timeout=timeout or Duration.minutes(1), memory_size=128, reserved_concurrent_executions=reserved_concurrency,
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            role=self.role,  # pyright: ignore[reportArgumentType]
+            timeout=timeout or Duration.minutes(1), memory_size=128, reserved_concurrent_executions=reserved_concurrency,
             vpc=network.vpc, vpc_subnets=network.subnets,
             security_groups=[network.job_security_group],
             environment=dict(environment) if environment else None,
@@ -64,7 +71,7 @@ class VpcFunction(Construct):
                                     removal_policy=removal_policy),
             description=description,
         )
-        function = self.function.node.default_child
+        function = default_resource(self.function, lambda_.CfnFunction)
         acknowledge_compliance_rule(function, "LambdaDLQ", no_dlq_reason)
         skip_checkov(function, "CKV_AWS_116", no_dlq_reason)
         acknowledge(self.role, [VPC_ACCESS_POLICY], _VPC_ACCESS)

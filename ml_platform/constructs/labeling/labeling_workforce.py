@@ -73,12 +73,12 @@ class LabelingWorkforce(Construct):
         source_ips = sagemaker.CfnWorkforce.SourceIpConfigProperty(cidrs=list(settings.source_cidrs)) \
             if settings.source_cidrs else None
         if settings.kind == "cognito":
-            self._cognito(domain_prefix, removal_policy)
-            assert self.user_pool is not None and self.client is not None
+            pool, client = self._cognito(domain_prefix, removal_policy)
+            self.user_pool, self.client = pool, client
             self.workforce = sagemaker.CfnWorkforce(
                 self, "Workforce", workforce_name=name, source_ip_config=source_ips,
                 cognito_config=sagemaker.CfnWorkforce.CognitoConfigProperty(
-                    client_id=self.client.user_pool_client_id, user_pool=self.user_pool.user_pool_id))
+                    client_id=client.user_pool_client_id, user_pool=pool.user_pool_id))
             self.workforce.node.add_dependency(self.domain)  # workers sign in through the pool's domain
         elif settings.kind == "oidc":
             oidc = settings.oidc
@@ -96,9 +96,11 @@ class LabelingWorkforce(Construct):
         self.teams = {team: self._team(team, team_settings.description or team, key)
                       for team, team_settings in settings.teams.items()}
 
-    def _cognito(self, domain_prefix: str, removal_policy: RemovalPolicy) -> None:
+    def _cognito(self, domain_prefix: str, removal_policy: RemovalPolicy
+                 ) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        """The user pool of the workers, its sign-in domain (:attr:`domain`) and Ground Truth's app client."""
         settings = self.settings.cognito or CognitoSettings()
-        self.user_pool = cognito.UserPool(
+        pool = cognito.UserPool(
             self, "Users", user_pool_name=self.name, self_sign_up_enabled=False,
             sign_in_aliases=cognito.SignInAliases(username=True, email=True),
             mfa=cognito.Mfa.REQUIRED, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
@@ -110,15 +112,16 @@ class LabelingWorkforce(Construct):
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
             deletion_protection=removal_policy == RemovalPolicy.RETAIN, removal_policy=removal_policy,
         )
-        self.domain = self.user_pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
+        self.domain = pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
             domain_prefix=settings.domain_prefix or domain_prefix))
         # SageMaker sets the client's OAuth settings (the labeling portal's callback) when it
         # creates the workforce; the template leaves them to it (docs/labeling.md).
-        self.client = self.user_pool.add_client(
+        client = pool.add_client(
             "GroundTruth", user_pool_client_name=f"{self.name}-ground-truth", generate_secret=True,
             disable_o_auth=True, prevent_user_existence_errors=True,
             auth_flows=cognito.AuthFlow(user_srp=True),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO])
+        return pool, client
 
     def grant_describe(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` describe the work teams (``sagemaker:DescribeWorkteam``: their ARNs, which
@@ -134,7 +137,9 @@ class LabelingWorkforce(Construct):
     def _sagemaker_statement(self) -> iam.PolicyStatement:
         """SageMaker encrypts the teams' notifications with the key, for this account's work teams only."""
         return iam.PolicyStatement(
-            sid="AllowSageMakerWorkteamNotifications", principals=[iam.ServicePrincipal(SAGEMAKER)],
+            sid="AllowSageMakerWorkteamNotifications",
+            # pyright only: jsii names ServicePrincipal's parameter "_statement", IPrincipal's "statement" (aws/aws-cdk#31454)
+            principals=[iam.ServicePrincipal(SAGEMAKER)],  # pyright: ignore[reportArgumentType]
             actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"],
             conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account},
                         "ArnLike": {"aws:SourceArn": self._team_arn("*")}})
@@ -148,7 +153,9 @@ class LabelingWorkforce(Construct):
         topic = sns.Topic(self, f"{pascal_case(team)}Topic", display_name=f"New labeling tasks for {team_name}",
                           master_key=key, enforce_ssl=True)
         topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="AllowThisAccountsWorkteam", principals=[iam.ServicePrincipal(SAGEMAKER)], actions=["sns:Publish"],
+            sid="AllowThisAccountsWorkteam", actions=["sns:Publish"],
+            # pyright only: jsii names ServicePrincipal's parameter "_statement", IPrincipal's "statement" (aws/aws-cdk#31454)
+            principals=[iam.ServicePrincipal(SAGEMAKER)],  # pyright: ignore[reportArgumentType]
             resources=[topic.topic_arn],
             conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account},
                         "ArnLike": {"aws:SourceArn": self._team_arn(team_name)}}))

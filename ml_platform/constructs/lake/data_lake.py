@@ -29,6 +29,7 @@ from constructs import Construct
 
 from ml_platform.constructs.core.compliance import (
     acknowledge_compliance_rule,
+    default_resource,
     explain_s3_auto_delete_provider,
     skip_checkov,
 )
@@ -128,7 +129,7 @@ class DataLake(ZoneAccess, Construct):
         *,
         encryption_key: kms.IKey | None = None,
         lifecycle: LifecyclePolicy | None = None,
-        zone_lifecycle: Mapping[Zone | str, LifecyclePolicy] | None = None,
+        zone_lifecycle: Mapping[Zone, LifecyclePolicy] | Mapping[str, LifecyclePolicy] | None = None,
         access_log_retention_days: int = DEFAULT_ACCESS_LOG_RETENTION_DAYS,
         allow_data_deletion: bool = False,
     ) -> None:
@@ -136,15 +137,15 @@ class DataLake(ZoneAccess, Construct):
         # Grant S3 log delivery through the log bucket's policy, never through ACLs (which object
         # ownership "bucket owner enforced" disables), whatever the app's feature flags say.
         self.node.set_context(_LOGS_USE_BUCKET_POLICY_FLAG, True)
-        zone_lifecycle = dict(zone_lifecycle or {})
+        lifecycles: dict[str, LifecyclePolicy] = {z: p for z, p in (zone_lifecycle or {}).items()}
         problems = [
             f"zone_lifecycle has unknown zone {z!r}; allowed: {', '.join(Zone)}"
-            for z in zone_lifecycle
+            for z in lifecycles
             if z not in Zone.__members__.values()
         ]
         default_lifecycle = lifecycle or LifecyclePolicy()
         problems += lifecycle_problems(
-            default_lifecycle, {Zone(z): p for z, p in zone_lifecycle.items() if z in Zone.__members__.values()}
+            default_lifecycle, {Zone(z): p for z, p in lifecycles.items() if z in Zone.__members__.values()}
         )
         if not 1 <= access_log_retention_days <= 36500:
             problems.append(
@@ -157,7 +158,8 @@ class DataLake(ZoneAccess, Construct):
         )
         destroy = self.removal_policy == RemovalPolicy.DESTROY
 
-        self.encryption_key: kms.IKey = encryption_key or kms.Key(
+        # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+        self.encryption_key: kms.IKey = encryption_key or kms.Key(  # pyright: ignore[reportAttributeAccessIssue]
             self,
             "Key",
             description=f"Encrypts the data lake zones of {self.node.path}",
@@ -185,21 +187,21 @@ class DataLake(ZoneAccess, Construct):
             auto_delete_objects=destroy,
         )
         acknowledge_compliance_rule(
-            self.access_log_bucket.node.default_child,
+            default_resource(self.access_log_bucket, s3.CfnBucket),
             "S3DefaultEncryptionKMS",
             "S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS; "
             "this bucket uses SSE-S3 (AES-256), blocks public access and requires TLS.",
         )
         skip_checkov(
-            self.access_log_bucket.node.default_child,
+            default_resource(self.access_log_bucket, s3.CfnBucket),
             "CKV_AWS_18",
             "This is the access-log bucket of the lake; logging it into itself would loop.",
         )
         self._owner = f"DataLake {self.node.path}"
         self._owned: dict[Zone, s3.Bucket] = {}
-        self._labeling_ui_zones = set()
+        self._labeling_ui_zones: set[Zone] = set()
         for zone in Zone:
-            policy = zone_lifecycle.get(zone, default_lifecycle)
+            policy = lifecycles.get(zone, default_lifecycle)
             self._owned[zone] = s3.Bucket(
                 self,
                 f"{zone.value.title()}Bucket",
@@ -222,7 +224,7 @@ class DataLake(ZoneAccess, Construct):
         self._buckets = dict(self._owned)
         for bucket in (self.access_log_bucket, *self._owned.values()):
             acknowledge_compliance_rule(
-                bucket.node.default_child,
+                default_resource(bucket, s3.CfnBucket),
                 "S3BucketReplicationEnabled",
                 "Recovery within the region relies on versioning (noncurrent versions kept per the "
                 "lifecycle policy) and RETAIN on stack removal; cross-region replication needs a "
@@ -232,7 +234,8 @@ class DataLake(ZoneAccess, Construct):
     # -- access to the zones (bucket, s3_uri, grant_*, allow_labeling_ui: ZoneAccess) ------------
 
     @classmethod
-    def from_existing(cls, scope: Construct, construct_id: str, *, buckets: Mapping[Zone | str, s3.IBucket],
+    def from_existing(cls, scope: Construct, construct_id: str, *,
+                      buckets: Mapping[Zone, s3.IBucket] | Mapping[str, s3.IBucket],
                       encryption_key: kms.IKey) -> ExistingLake:
         """A lake of buckets and a key the app already has, for the constructs that take a lake
         (:class:`~ml_platform.constructs.lake.lake_access.ILake`); nothing is created.

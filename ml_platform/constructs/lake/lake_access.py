@@ -154,8 +154,8 @@ class ExistingLake(ZoneAccess, Construct):
     :raises ValueError: naming an unknown zone, or when ``buckets`` is empty.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, buckets: Mapping[Zone | str, s3.IBucket],
-                 encryption_key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *,
+                 buckets: Mapping[Zone, s3.IBucket] | Mapping[str, s3.IBucket], encryption_key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._owner = f"ExistingLake {self.node.path}"
         known = {z.value for z in Zone}

@@ -104,10 +104,14 @@ class FeedbackLoop(Construct):
         self.labels.grant_read(lake, self.role)
         self.ground_truth.grant_write(lake, self.role)
         feedback.grant_write(lake, self.role)
+        # pyright only: jsii names parameters of Function.grant_invoke* ("grantee") and LambdaFunction.bind
+        # ("_id") unlike IFunction's and IRuleTarget's (aws/jsii#4541).
+        target = (alerts.lambda_target(self.function) if alerts is not None  # pyright: ignore[reportArgumentType]
+                  else targets.LambdaFunction(self.function))  # pyright: ignore[reportArgumentType]
         self.schedule = events.Rule(
             self, "Hourly", description=f"Merges the previous hour's labels of {endpoint_name}",
-            schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)), targets=[alerts.lambda_target(self.function) if alerts is not None
-                     else targets.LambdaFunction(self.function)])
+            schedule=events.Schedule.cron(minute=str(MERGE_MINUTE)),
+            targets=[target])  # pyright: ignore[reportArgumentType]
 
     def grant_read_ground_truth(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` list, read and decrypt the ground truth this loop writes

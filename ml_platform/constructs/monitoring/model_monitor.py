@@ -25,6 +25,7 @@ dashboards; :meth:`ModelMonitor.grant_read_reports` lets a reader see every exec
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -53,6 +54,7 @@ from ml_platform.constructs.monitoring.monitor_settings import (
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.monitoring.retrain_gate import RetrainGate
 from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.sagemaker_roles import LakeObject
 from ml_platform.constructs.core.validation import check_problems
 
 #: Monitoring type (settings name) -> (schedule's MonitoringType, name suffix, SDK image family).
@@ -289,16 +291,20 @@ class ModelMonitor(Construct):
     def _image(self, kind: str) -> str:
         return monitor_image(TYPES[kind][2], Stack.of(self).region)
 
-    def _uri(self, obj) -> str:
+    def _uri(self, obj: LakeObject) -> str:
         return self._lake.s3_uri(obj.zone, obj.key)
 
-    def _output(self, cls, kind: str):
+    # ``cls`` below is one of the three job definition classes. Their nested property classes share names
+    # and fields but are distinct types, which no annotation can pick by the class given: hence ``Any``.
+
+    def _output(self, cls: Any, kind: str) -> Any:
+        """``cls``'s ``MonitoringOutputConfigProperty``: reports of ``kind`` in the lake, encrypted with its key."""
         return cls.MonitoringOutputConfigProperty(kms_key_id=self._key, monitoring_outputs=[cls.MonitoringOutputProperty(
             s3_output=cls.S3OutputProperty(
                 local_path=LOCAL_OUTPUT, s3_upload_mode="EndOfJob",
                 s3_uri=self._lake.s3_uri(self.settings.reports.zone, f"{self.reports_prefix}{TYPES[kind][1]}/")))])
 
-    def _job(self, cls, job: MonitorJob) -> dict:
+    def _job(self, cls: Any, job: MonitorJob) -> dict[str, Any]:
         """What every job definition shares: the role, the instances with the lake key on their
         volumes, the isolated and encrypted network, and the run time limit."""
         network = self._network
@@ -322,7 +328,7 @@ class ModelMonitor(Construct):
         labels.grant_read(self._lake, self._role)
         return labels.uri(self._lake)
 
-    def _analysis_config(self, kind: str, config: dict) -> str:
+    def _analysis_config(self, kind: str, config: dict[str, Any]) -> str:
         """``config`` shipped as an asset the role reads."""
         return json_asset(self, f"{pascal_case(kind)}AnalysisConfig", config, reader=self._role).s3_object_url
 
@@ -330,7 +336,7 @@ class ModelMonitor(Construct):
 
     def _alarms(self, alerts: IAlerts) -> list[cloudwatch.Alarm]:
         """Drift and quality metrics the settings name, one alarm each, to the alert topic."""
-        found = []
+        found: list[cloudwatch.Alarm] = []
         data, quality = self.settings.data_quality, self.settings.model_quality
         if data is not None:
             for feature, threshold in data.drift_alarms.items():
@@ -341,13 +347,15 @@ class ModelMonitor(Construct):
         if quality is not None:
             for metric, bound in quality.metric_alarms.items():
                 below = bound.below is not None
+                value = bound.below if bound.below is not None else bound.above
+                assert value is not None  # the settings require below or above
                 found.append(self._metric_alarm(
                     f"Quality{len(found)}",
                     self.metric_model_quality(metric, statistic="Minimum" if below else "Maximum"), "model_quality",
-                    bound.below if below else bound.above,
+                    value,
                     cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if below
                     else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    f"{metric} {'below' if below else 'above'} {bound.below if below else bound.above}"))
+                    f"{metric} {'below' if below else 'above'} {value}"))
         for alarm in found:
             alerts.notify(alarm)
         return found
@@ -370,6 +378,7 @@ class ModelMonitor(Construct):
             events.EventPattern(**base, detail={"MonitoringScheduleArn": arns, "ProcessingJobStatus": ["Completed"],
                                                 "ExitMessage": [{"prefix": "CompletedWithViolations"}]}))
         if self.retrain_gate is not None:
-            violations.add_target(alerts.lambda_target(self.retrain_gate.function))
+            # pyright only: jsii names LambdaFunction.bind's parameter "_id", IRuleTarget's "id" (aws/jsii#4541)
+            violations.add_target(alerts.lambda_target(self.retrain_gate.function))  # pyright: ignore[reportArgumentType]
         return [failed, violations]
 

@@ -10,7 +10,7 @@ are the ones botocore's SageMaker model lists for processing jobs.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -195,7 +195,7 @@ class Bias(MonitorJob):
             raise ValueError(f"the label {self.label!r} must be the last of headers")
         return self
 
-    def analysis_config(self) -> dict:
+    def analysis_config(self) -> dict[str, Any]:
         """Clarify's analysis configuration for bias monitoring (documented parameters)."""
         return {
             "version": "1.0",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_databrew as databrew
@@ -24,7 +24,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from pydantic import Field, model_validator
 
-from ml_platform.constructs.core.compliance import acknowledge, compliance_rule_ids
+from ml_platform.constructs.core.compliance import acknowledge, compliance_rule_ids, default_resource
 from ml_platform.constructs.lake.data_lake import DataZoneName, dataset_prefix
 from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.preparation.databrew_rules import AnyRule, rule_names_problem
@@ -161,8 +161,19 @@ class PiiSecret(Construct):
             "Rotating this key changes every hash and deterministic ciphertext already in the lake "
             "and breaks joins on them; rotation is a planned re-processing, not a schedule."
         )
-        acknowledge(self.secret.node.default_child,
+        acknowledge(default_resource(self.secret, secretsmanager.CfnSecret),
                     ["AwsSolutions-SMG4", *compliance_rule_ids("SecretsManagerRotationEnabled")], reason)
+
+
+class _JobCommon(TypedDict):
+    """The ``CfnJob`` properties the recipe and profile jobs share."""
+
+    encryption_mode: str
+    encryption_key_arn: str
+    log_subscription: str
+    max_capacity: int
+    max_retries: int
+    timeout: int
 
 
 class DataBrewPipeline(Construct):
@@ -287,7 +298,7 @@ class DataBrewPipeline(Construct):
         )
         self.recipe_job.add_resource_dependency(self.dataset)
 
-        self.ruleset = None
+        self.ruleset: databrew.CfnRuleset | None = None
         if settings.ruleset:
             self.ruleset = databrew.CfnRuleset(
                 self, "Ruleset", name=name, description=f"Data quality rules of {dataset}",
@@ -348,7 +359,7 @@ class DataBrewPipeline(Construct):
                                              description=description)
 
     def _job_common(self, lake: ILake, settings: DataBrewDatasetSettings, job_name: str,
-                    role: ManagedPolicyRole, logs_key: kms.IKey, removal_policy: RemovalPolicy) -> dict:
+                    role: ManagedPolicyRole, logs_key: kms.IKey, removal_policy: RemovalPolicy) -> _JobCommon:
         """Encryption, logging and limits both jobs share; the job logs only to its own group."""
         group = logs.LogGroup(
             self, f"{role.node.id.removesuffix('Role')}Logs", log_group_name=f"/aws-glue-databrew/jobs/{job_name}",

@@ -10,7 +10,8 @@ validates them. In YAML a rule is a mapping with ``check`` and its fields::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from collections.abc import Sequence
+from typing import Annotated, ClassVar, Literal, Union
 
 from aws_cdk import aws_databrew as databrew
 from pydantic import Field, model_validator
@@ -26,14 +27,17 @@ def _number(value: float) -> str:
 
 
 class QualityRule(StrictSettings):
-    """A ruleset rule. Subclasses give the check expression and its values."""
+    """A ruleset rule. Subclasses declare ``check``, a ``Literal`` of the rule's name in YAML (the
+    discriminator of :data:`AnyRule`), and give the check expression and its values."""
 
-    check: str
     expression: ClassVar[str]
 
     def name(self) -> str:
+        # Each subclass narrows check to its own Literal: a str field declared here could not be
+        # narrowed by a subclass (fields are mutable to type checkers).
+        check: str = getattr(self, "check")
         column = getattr(self, "column", None)
-        return f"{self.check}-{column}" if column else self.check
+        return f"{check}-{column}" if column else check
 
     def values(self) -> dict[str, float]:
         raise NotImplementedError
@@ -121,7 +125,7 @@ AnyRule = Annotated[
 ]
 
 
-def rule_names_problem(rules: tuple[Any, ...]) -> str | None:
+def rule_names_problem(rules: Sequence[QualityRule]) -> str | None:
     """Rule names must be unique within a ruleset."""
     names = [r.name() for r in rules]
     repeated = sorted({n for n in names if names.count(n) > 1})

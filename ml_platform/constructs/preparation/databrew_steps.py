@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
 from pydantic import Field, model_validator
 
@@ -85,7 +85,7 @@ class _MultiColumn(RecipeStep):
     columns: Columns
 
     @model_validator(mode="after")
-    def _columns_distinct(self):
+    def _columns_distinct(self) -> Self:
         _distinct(self.columns)
         return self
 
@@ -351,7 +351,7 @@ class _Trimmed(_Outliers):
     percentiles: Annotated[tuple[Percentile, Percentile], Field(strict=False)] | None = None
 
     @model_validator(mode="after")
-    def _percentiles(self):
+    def _percentiles(self) -> Self:
         if self.percentiles is not None and self.percentiles[0] >= self.percentiles[1]:
             low, high = self.percentiles
             raise ValueError(f"percentiles [{low:g}, {high:g}]: the lower must be less than the upper")

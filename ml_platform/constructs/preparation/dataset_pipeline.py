@@ -11,7 +11,7 @@ output, after the first workflow run, and a first deploy must not depend on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
 from aws_cdk import RemovalPolicy
@@ -32,7 +32,7 @@ from ml_platform.constructs.core.validation import StrictSettings, check_problem
 from ml_platform.jobs.glue.raw_to_parquet import raw_to_parquet_logic as logic
 
 
-def _checked(problem_of):
+def _checked(problem_of: Callable[[str], str | None]) -> AfterValidator:
     def check(value: str) -> str:
         problem = problem_of(value)
         if problem:
@@ -132,7 +132,6 @@ class DatasetPipeline(Construct):
             for zone, role in ((source, "source"), (target, "target")) if zone.value not in databases
         ])
         self._lake = lake
-        common = dict(data_key=lake.encryption_key, security=security, removal_policy=removal_policy)
         job_name = f"{name_prefix}-{dataset}-to-{target}"
         self.source_crawler = GlueCrawler(
             self, "SourceCrawler", bucket=lake.bucket(source), prefix=prefix,
@@ -140,21 +139,24 @@ class DatasetPipeline(Construct):
             classifiers=[_csv_classifier(self, f"{name_prefix}-{dataset}-csv")]
             if settings.format == "csv"
             else None,
-            crawler_name=f"{name_prefix}-{dataset}-{source}", **common,
+            crawler_name=f"{name_prefix}-{dataset}-{source}",
+            data_key=lake.encryption_key, security=security, removal_policy=removal_policy,
         )
         self.job = RawToParquetJob(
             self, "Transform", source_database=databases[source], source_table=dataset,
             source_bucket=lake.bucket(source), source_prefix=prefix,
             target_bucket=lake.bucket(target), target_prefix=prefix,
             columns=settings.columns, settings=settings.job, quality=settings.quality,
-            job_name=job_name, **common,
+            job_name=job_name,
+            data_key=lake.encryption_key, security=security, removal_policy=removal_policy,
         )
         self.output = LakeDataset(target, prefix, "parquet", DAILY, columns=tuple(settings.columns),
                                   producer=f"Glue job {job_name}")
         self.target_crawler = GlueCrawler(
             self, "TargetCrawler", bucket=lake.bucket(target), prefix=prefix,
             database=databases[target], settings=settings.crawler,
-            crawler_name=f"{name_prefix}-{dataset}-{target}", **common,
+            crawler_name=f"{name_prefix}-{dataset}-{target}",
+            data_key=lake.encryption_key, security=security, removal_policy=removal_policy,
         )
         self.workflow = DatasetWorkflow(
             self, "Workflow", source_crawler=self.source_crawler, job=self.job,

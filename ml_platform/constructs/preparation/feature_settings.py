@@ -126,6 +126,7 @@ class FeatureSettings(StrictSettings):
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSettings:
         problems = []
+        base = self.sources[0]  # sources has at least one item (min_length)
         if len(self.sources) > 1 and self.join_on is None:
             problems.append("several sources need join_on, the key they join on")
         names = [s.dataset for s in self.sources]
@@ -146,8 +147,8 @@ class FeatureSettings(StrictSettings):
                          for s in self.sources if self.join_on in s.aggregate]
         problems += [f"source {s.dataset!r} column {c!r} needs an aggregate (its rows reduce to one per key)"
                      for s in self.sources[1:] for c in s.columns if c != self.join_on and c not in s.aggregate]
-        if self.sources[0].aggregate:
-            problems.append(f"the base source {self.sources[0].dataset!r} takes no aggregate (it keeps its newest "
+        if base.aggregate:
+            problems.append(f"the base source {base.dataset!r} takes no aggregate (it keeps its newest "
                             "row per key)")
         read = {c for s in self.sources for c in s.columns}
         wanted = [self.label, *(f.column for f in self.features)]

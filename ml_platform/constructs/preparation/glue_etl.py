@@ -187,7 +187,8 @@ class RawToParquetJob(Construct):
             "Job",
             job_name=job_name,
             description=f"{source_table}: raw to typed Parquet partitioned by year/month/day",
-            role=self.role,
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            role=self.role,  # pyright: ignore[reportArgumentType]
             script=ScriptAsset(SCRIPT_DIR / "raw_to_parquet.py"),
             # The folder, zipped: the script imports raw_to_parquet_logic from it by name.
             extra_python_files=[ScriptAsset(SCRIPT_DIR)],

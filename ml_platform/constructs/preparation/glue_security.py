@@ -40,6 +40,7 @@ class GlueSecurity(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.logs_key: kms.IKey
         if logs_key is None:
             created = kms.Key(
                 self,
@@ -49,18 +50,20 @@ class GlueSecurity(Construct):
                 removal_policy=removal_policy,
             )
             allow_cloudwatch_logs(created)
-            logs_key = created
-        elif isinstance(logs_key, kms.Key):
-            allow_cloudwatch_logs(logs_key)
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            self.logs_key = created  # pyright: ignore[reportAttributeAccessIssue]
+        else:
+            if isinstance(logs_key, kms.Key):
+                allow_cloudwatch_logs(logs_key)
+            self.logs_key = logs_key
         self.data_key = data_key
-        self.logs_key: kms.IKey = logs_key
         self.configuration = glue.SecurityConfiguration(
             self,
             "Configuration",
             security_configuration_name=name,
             s3_encryption=glue.S3Encryption.kms(data_key),
-            cloud_watch_encryption=glue.CloudWatchEncryption.kms(logs_key),
-            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(logs_key),
+            cloud_watch_encryption=glue.CloudWatchEncryption.kms(self.logs_key),
+            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(self.logs_key),
         )
         self.name = name
 

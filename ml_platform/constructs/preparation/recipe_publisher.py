@@ -22,6 +22,7 @@ from ml_platform.constructs.core.compliance import (
     DEPLOY_ONLY_DLQ_REASON,
     acknowledge_compliance_rule,
     acknowledge_wildcard_resource,
+    default_resource,
     skip_checkov,
 )
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
@@ -65,7 +66,8 @@ class RecipePublisher(Construct):
             runtime=RUNTIME,
             handler="handler.on_event",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc", "__init__.py"]),
-            role=self.role,
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            role=self.role,  # pyright: ignore[reportArgumentType]
             timeout=Duration.minutes(2),
             memory_size=256,
             reserved_concurrent_executions=2,
@@ -82,15 +84,17 @@ class RecipePublisher(Construct):
         self.provider = cr.Provider(
             self,
             "Provider",
-            on_event_handler=self.function,
-            framework_on_event_role=self.framework_role,
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            on_event_handler=self.function,  # pyright: ignore[reportArgumentType]
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            framework_on_event_role=self.framework_role,  # pyright: ignore[reportArgumentType]
             provider_function_env_encryption=logs_key,
             log_group=logs.LogGroup(
                 self, "ProviderLogs", encryption_key=logs_key, retention=log_retention,
                 removal_policy=removal_policy,
             ),
         )
-        framework = self.provider.node.find_child("framework-onEvent").node.default_child
+        framework = default_resource(self.provider.node.find_child("framework-onEvent"), lambda_.CfnFunction)
         framework.reserved_concurrent_executions = 2
         acknowledge_wildcard_resource(
             self.framework_role,
@@ -98,7 +102,7 @@ class RecipePublisher(Construct):
             "The provider framework invokes the one publisher function it fronts, in any of its "
             "versions; the function itself is named exactly.",
         )
-        for function in (self.function.node.default_child, framework):
+        for function in (default_resource(self.function, lambda_.CfnFunction), framework):
             self._explain(function)
 
     @classmethod
@@ -126,7 +130,7 @@ class RecipePublisher(Construct):
             properties={"RecipeName": recipe_name, "StepsDigest": steps_digest},
         )
 
-    def _explain(self, function) -> None:
+    def _explain(self, function: lambda_.CfnFunction) -> None:
         acknowledge_compliance_rule(function, "LambdaInsideVPC", _NO_VPC)
         skip_checkov(function, "CKV_AWS_117", _NO_VPC)
         acknowledge_compliance_rule(function, "LambdaDLQ", DEPLOY_ONLY_DLQ_REASON)

@@ -156,7 +156,9 @@ class BatchTransform(Construct):
             input=scheduler.ScheduleTargetInput.from_object(request),
             policy_statements=[iam.PolicyStatement(actions=["sagemaker:CreateTransformJob", "sagemaker:AddTags"],
                                                    resources=[jobs])],
-            retry_attempts=2, max_event_age=Duration.hours(1), role=self.role,
+            retry_attempts=2, max_event_age=Duration.hours(1),
+            # pyright only: jsii names Role.grant_*_role's parameter "identity", IRole's "grantee" (aws/aws-cdk#21099)
+            role=self.role,  # pyright: ignore[reportArgumentType]
             dead_letter_queue=alerts.dead_letters if alerts is not None else None,
         )
         if alerts is not None:  # the scheduler sends to the encrypted queue as this role
@@ -164,7 +166,8 @@ class BatchTransform(Construct):
         self.schedule = scheduler.Schedule(
             self, "Schedule", description=f"Starts the batch transform {name}",
             schedule=scheduler.ScheduleExpression.expression(settings.schedule, TimeZone.of(settings.time_zone)),
-            target=self.target,
+            # pyright only: jsii names Universal.bind's parameter "schedule", IScheduleTarget's "_schedule" (aws/jsii#4541)
+            target=self.target,  # pyright: ignore[reportArgumentType]
         )
 
     def grant_read_output(self, grantee: iam.IGrantable) -> iam.Grant:

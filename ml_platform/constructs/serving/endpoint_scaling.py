@@ -98,5 +98,7 @@ def track_backlog(target: appscaling.ScalableTarget, scaling: BacklogScalingSett
         evaluation_periods=2, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         alarm_description=f"{endpoint_name}: requests wait while no instance runs; starts one instance",
     )
-    alarm.add_alarm_action(actions.ApplicationScalingAction(wake))
+    # pyright only: jsii names ApplicationScalingAction.bind's parameters "_scope", "_alarm", IAlarmAction's
+    # "scope", "alarm" (aws/jsii#4541)
+    alarm.add_alarm_action(actions.ApplicationScalingAction(wake))  # pyright: ignore[reportArgumentType]
     return alarm

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import botocore.session
 from pydantic import AfterValidator, Field, model_validator
@@ -360,7 +360,7 @@ class EndpointSettings(ModelOptions):
 
     @model_validator(mode="before")
     @classmethod
-    def _serverless_defaults(cls, data):
+    def _serverless_defaults(cls, data: Any) -> Any:
         """Serverless endpoints support neither capture nor isolation: they default to off."""
         if isinstance(data, dict) and data.get("serverless") is not None:
             data = {"data_capture": None, "network_isolation": False, **data}

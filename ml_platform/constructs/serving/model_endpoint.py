@@ -235,7 +235,7 @@ class ModelEndpoint(Construct):
             initial_instance_count=count, initial_variant_weight=settings.variants[variant],
         ) for variant, (instance_type, count) in fleets.items()]
 
-    def _data_capture(self, lake: ILake, role: iam.IRole):
+    def _data_capture(self, lake: ILake, role: iam.IRole) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
         capture = self.settings.data_capture
         if capture is None:
             self.capture = None
@@ -253,7 +253,8 @@ class ModelEndpoint(Construct):
                              for mode in capture.capture],
         )
 
-    def _async(self, lake: ILake, role: iam.IRole, alerts: IAlerts):
+    def _async(self, lake: ILake, role: iam.IRole,
+               alerts: IAlerts) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None:
         """Output and failure paths in the lake, and a result topic encrypted with the alerts' key."""
         settings = self.settings.async_inference
         if settings is None:
@@ -281,7 +282,8 @@ class ModelEndpoint(Construct):
                 max_concurrent_invocations_per_instance=client) if client else None,
         )
 
-    def _across_variants(self, metric: str, statistic: str, function: str) -> cloudwatch.IMetric:
+    def _across_variants(self, metric: str, statistic: str,
+                         function: str) -> cloudwatch.Metric | cloudwatch.MathExpression:
         """``metric`` of the only variant, or ``function`` (SUM, MAX) of it over every variant."""
         per_variant = [self.metric(metric, statistic=statistic, variant=v) for v in self.settings.variants]
         if len(per_variant) == 1:
@@ -361,20 +363,22 @@ class ModelEndpoint(Construct):
     def _scaling(self) -> dict[str, appscaling.ScalableTarget]:
         """Scalable targets by variant: provisioned concurrency (serverless), backlog (async) or
         invocations per instance (each autoscaled instance variant)."""
-        settings, targets = self.settings, {}
-        where = {"endpoint": self.endpoint, "endpoint_name": self.name}
+        settings = self.settings
+        targets: dict[str, appscaling.ScalableTarget] = {}
         provisioned = settings.serverless.provisioned_scaling if settings.serverless else None
         if provisioned is not None:
             target = scalable_variant(
                 self, "Scaling", variant=settings.variant_name, dimension=PROVISIONED_CONCURRENCY,
                 min_capacity=provisioned.min_capacity, max_capacity=provisioned.max_capacity,
-                schedules=provisioned.schedules, time_zone=provisioned.time_zone, **where)
+                schedules=provisioned.schedules, time_zone=provisioned.time_zone,
+                endpoint=self.endpoint, endpoint_name=self.name)
             track_provisioned_concurrency(target, provisioned)
             targets[settings.variant_name] = target
         backlog = settings.async_inference.scaling if settings.async_inference else None
         if backlog is not None:
             target = scalable_variant(self, "Scaling", variant=settings.variant_name, dimension=INSTANCES,
-                                      min_capacity=backlog.min_capacity, max_capacity=backlog.max_capacity, **where)
+                                      min_capacity=backlog.min_capacity, max_capacity=backlog.max_capacity,
+                                      endpoint=self.endpoint, endpoint_name=self.name)
             self.wake_alarm = track_backlog(target, backlog, endpoint_name=self.name)
             targets[settings.variant_name] = target
         fleets = {settings.variant_name: settings.autoscaling,
@@ -385,13 +389,14 @@ class ModelEndpoint(Construct):
             target = scalable_variant(
                 self, "Scaling" if index == 0 else f"Scaling{variant}", variant=variant, dimension=INSTANCES,
                 min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
-                schedules=scaling.schedules, time_zone=scaling.time_zone, **where)
+                schedules=scaling.schedules, time_zone=scaling.time_zone,
+                endpoint=self.endpoint, endpoint_name=self.name)
             track_invocations(target, scaling)
             targets[variant] = target
         return targets
 
 
-def _traffic(kind: str, step_percent: int, wait_seconds: int):
+def _traffic(kind: str, step_percent: int, wait_seconds: int) -> sagemaker.CfnEndpoint.TrafficRoutingConfigProperty:
     size = sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=step_percent)
     return sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
         type=kind.upper(), wait_interval_in_seconds=wait_seconds,

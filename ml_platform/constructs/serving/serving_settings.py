@@ -167,17 +167,17 @@ class ServingSettings(StrictSettings):
                     problems.append(f"{where}.repository: {container.repository!r} is not in "
                                     f"training.roles.inference.images ({', '.join(role.images) or 'none'})")
                 if container.algorithm is not None:
-                    problems += _builtin_image_problems(where, container, region)
+                    problems += _builtin_image_problems(where, container.algorithm, container.algorithm_version, region)
         return problems
 
 
-def _builtin_image_problems(where: str, container: ServedContainer, region: str) -> list[str]:
+def _builtin_image_problems(where: str, algorithm: str, version: str | None, region: str) -> list[str]:
     try:
-        builtin_image(container.algorithm, region, container.algorithm_version)  # type: ignore[arg-type]
+        builtin_image(algorithm, region, version)
     except FileNotFoundError:  # the SDK keeps one JSON file per algorithm
-        return [f"{where}.algorithm: the SageMaker SDK knows no built-in algorithm {container.algorithm!r}"]
+        return [f"{where}.algorithm: the SageMaker SDK knows no built-in algorithm {algorithm!r}"]
     except ValueError as error:  # e.g. "Unsupported xgboost version: 9.9. ... Supported xgboost version(s): ..."
         supported = str(error).splitlines()[0].rpartition("Supported ")[2].rstrip(".")
-        return [f"{where}: the SageMaker SDK has no image of {container.algorithm} "
-                f"{container.algorithm_version!r} in {region}; supported {supported or 'versions: see the SDK'}"]
+        return [f"{where}: the SageMaker SDK has no image of {algorithm} "
+                f"{version!r} in {region}; supported {supported or 'versions: see the SDK'}"]
     return []

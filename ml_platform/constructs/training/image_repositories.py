@@ -65,7 +65,8 @@ class ImageRepositories(Construct):
             [f"repository name {n!r} is invalid; use lower-case letters, digits and . _ - between them"
              for n in repositories if not _SEGMENT.match(n)],
         )
-        self.key: kms.IKey = key or kms.Key(
+        # pyright only: jsii names Key.add_alias's parameter "alias_name", IKey's "alias" (aws/jsii#4541)
+        self.key: kms.IKey = key or kms.Key(  # pyright: ignore[reportAttributeAccessIssue]
             self, "Key", description=f"Encrypts the images of {self.node.path}",
             enable_key_rotation=True, removal_policy=removal_policy,
         )

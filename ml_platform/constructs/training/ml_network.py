@@ -29,8 +29,9 @@ from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
+EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker"]
 #: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
-ENDPOINTS = {
+ENDPOINTS: dict[EndpointName, ec2.InterfaceVpcEndpointAwsService] = {
     "sagemaker_api": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "sagemaker_runtime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
     "sts": ec2.InterfaceVpcEndpointAwsService.STS,
@@ -39,9 +40,8 @@ ENDPOINTS = {
     "ecr_api": ec2.InterfaceVpcEndpointAwsService.ECR,
     "ecr_docker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
 }
-EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker"]
 #: Default: every endpoint of :data:`ENDPOINTS`.
-DEFAULT_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
+DEFAULT_ENDPOINTS: tuple[EndpointName, ...] = tuple(ENDPOINTS)
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
@@ -216,13 +216,8 @@ class MlNetwork(Construct):
             return
 
         zones = network_zones(settings)
-        if logs_key is None:
-            created = kms.Key(self, "LogsKey", description=f"Encrypts the flow logs of {self.node.path}",
-                              enable_key_rotation=True, removal_policy=removal_policy)
-            allow_cloudwatch_logs(created)
-            logs_key = created
         flow_log_group = logs.LogGroup(
-            self, "FlowLogs", encryption_key=logs_key,
+            self, "FlowLogs", encryption_key=logs_key if logs_key is not None else self._logs_key(removal_policy),
             retention=_retention(settings.flow_log_retention_days),
             removal_policy=removal_policy,
         )
@@ -242,7 +237,10 @@ class MlNetwork(Construct):
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
             flow_logs={
                 "All": ec2.FlowLogOptions(
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group, flow_log_role),
+                    # pyright only: jsii names Role.grant_*_role's parameter "identity", IRole's "grantee"
+                    # (aws/aws-cdk#21099)
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                        flow_log_group, flow_log_role),  # pyright: ignore[reportArgumentType]
                     traffic_type=ec2.FlowLogTrafficType.ALL,
                 )
             },
@@ -278,6 +276,13 @@ class MlNetwork(Construct):
         """Whether the subnets reach interface endpoint ``endpoint``: one this construct created,
         or any when the VPC is imported from settings (its endpoints are not known here)."""
         return self.imported or endpoint in self.endpoints
+
+    def _logs_key(self, removal_policy: RemovalPolicy) -> kms.Key:
+        """A rotating key for the flow logs that CloudWatch Logs may use."""
+        key = kms.Key(self, "LogsKey", description=f"Encrypts the flow logs of {self.node.path}",
+                      enable_key_rotation=True, removal_policy=removal_policy)
+        allow_cloudwatch_logs(key)
+        return key
 
     def _job_security_group(self) -> ec2.SecurityGroup:
         group = ec2.SecurityGroup(

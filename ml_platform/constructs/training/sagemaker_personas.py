@@ -10,7 +10,8 @@ endpoints, starts pipelines and approves model versions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -117,14 +118,14 @@ class SageMakerPersonas(Construct):
     def _create_in_network(self, person: ManagedPolicyRole, action: str, kind: str, *, volume_key: bool,
                            output_key: bool, encrypt_traffic: bool) -> None:
         subnets = subnet_ids(self._network)
-        conditions: dict = {
+        conditions: dict[str, Any] = {
             "ForAllValues:StringEquals": {
                 "sagemaker:VpcSubnets": subnets,
                 "sagemaker:VpcSecurityGroupIds": [self._network.job_security_group.security_group_id],
             },
             "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
         }
-        equals: dict = {}
+        equals: dict[str, str] = {}
         if volume_key:
             equals["sagemaker:VolumeKmsKey"] = self._key.key_arn
         if output_key:
@@ -139,7 +140,7 @@ class SageMakerPersonas(Construct):
         if stop:
             self._allow(person, [f"sagemaker:{stop}", "sagemaker:AddTags"], kind)
 
-    def _allow(self, person: ManagedPolicyRole, actions: list[str], *kinds: str, conditions: dict | None = None) -> None:
+    def _allow(self, person: ManagedPolicyRole, actions: list[str], *kinds: str, conditions: Mapping[str, Any] | None = None) -> None:
         """``actions`` on every resource of each of ``kinds`` (an action may authorize on several)."""
         arns = [self._stack.format_arn(service="sagemaker", resource=kind, resource_name="*") for kind in kinds]
         person.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=arns, conditions=conditions))

@@ -110,8 +110,9 @@ class SageMakerRoles(Construct):
                 lake.grant_read(role, Zone(location.zone), location.prefix)
             for location in role_settings.writes:
                 lake.grant_write(role, Zone(location.zone), location.prefix)
-            for name in role_settings.images:
-                images.grant_pull(role, name)  # type: ignore[union-attr]
+            if images is not None:  # without repositories, a role naming images was reported above
+                for name in role_settings.images:
+                    images.grant_pull(role, name)
             self._grant_logs_and_metrics(role, activity)
             self._grant_volume_key(role)
             if network is not None and activity != "pipeline":
@@ -122,7 +123,8 @@ class SageMakerRoles(Construct):
 
     def role(self, activity: str) -> iam.IRole:
         """The execution role of ``activity``."""
-        return self.roles[activity]
+        # pyright only: jsii names Role.grant_*_role's parameter "identity", IRole's "grantee" (aws/aws-cdk#21099)
+        return self.roles[activity]  # pyright: ignore[reportReturnType]
 
     def grant_pass(self, grantee: iam.IGrantable, *activities: str) -> iam.Grant:
         """Let ``grantee`` pass the given execution roles to SageMaker, and nothing else."""

@@ -260,9 +260,9 @@ class TrainingPipeline(Construct):
         if reads_feedback and settings.features is None:
             problems.append("reads_feedback needs features (feedback rows join the training set the Features step "
                             "builds)")
-        elif reads_feedback and settings.features.undeclared_categories():  # type: ignore[union-attr]
+        elif reads_feedback and settings.features is not None and settings.features.undeclared_categories():
             problems.append("reads_feedback needs declared categories on the encoded features "
-                            f"{', '.join(settings.features.undeclared_categories())} (feedback rows keep the "  # type: ignore[union-attr]
+                            f"{', '.join(settings.features.undeclared_categories())} (feedback rows keep the "
                             "codes they were served with)")
         if problems:
             raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
@@ -307,12 +307,14 @@ class TrainingPipeline(Construct):
         self.libraries = (python_bundle(self, "RebalanceLibraries", REBALANCE_PACKAGES, reader=processing)
                           if rebalance else None)
         if settings.image:
+            assert images is not None  # a missing repository is reported above
             # Train runs in the image as the training role, Evaluate as the processing role.
-            images.grant_pull(training, settings.image)  # type: ignore[union-attr]
-            images.grant_pull(processing, settings.image)  # type: ignore[union-attr]
-            self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)  # type: ignore[union-attr]
+            images.grant_pull(training, settings.image)
+            images.grant_pull(processing, settings.image)
+            self.image_uri = images.repositories[settings.image].repository_uri_for_tag(settings.image_tag)
         else:
-            version = ALGORITHM_VERSIONS[settings.algorithm]  # type: ignore[index]
+            assert settings.algorithm is not None  # PipelineSettings requires algorithm or image
+            version = ALGORITHM_VERSIONS[settings.algorithm]
             self.image_uri = builtin_image(settings.algorithm, stack.region, version)
         self.processing_image = builtin_image("sklearn", stack.region, SKLEARN_VERSION)
         self._roles = {"processing": processing.role_arn, "training": training.role_arn}
@@ -427,7 +429,7 @@ class TrainingPipeline(Construct):
         return {"SecurityGroupIds": [self.network.job_security_group.security_group_id],
                 "Subnets": subnet_ids(self.network)}
 
-    def _processing(self, name: str, image: str, script: str, inputs: list[dict], outputs: list[str],
+    def _processing(self, name: str, image: str, script: str, inputs: list[dict[str, Any]], outputs: list[str],
                     settings: PipelineSettings, arguments: list[str] | None = None,
                     output_uris: Mapping[str, Any] | None = None) -> dict[str, Any]:
         key = self.lake.encryption_key.key_arn
@@ -486,7 +488,7 @@ class TrainingPipeline(Construct):
         return self._processing("Prepare", self.processing_image, "prepare", inputs,
                                 ["train", "validation", "test"], settings, arguments=arguments)
 
-    def _evaluate(self, settings: PipelineSettings, model_data: dict) -> dict[str, Any]:
+    def _evaluate(self, settings: PipelineSettings, model_data: dict[str, Any]) -> dict[str, Any]:
         """Score the model on the test split in the training image (it has the library that loads
         the model), as the processing role (which may pull a custom image, see ``__init__``)."""
         inputs = [
@@ -555,7 +557,7 @@ class TrainingPipeline(Construct):
                                                 {"HyperParameterTuningJobName": tuning.warm_start_parent}]}
         return {"Name": "Tune", "Type": "Tuning", "Arguments": arguments}
 
-    def _register(self, group: str, model_data: dict, evaluation_uri: dict) -> dict[str, Any]:
+    def _register(self, group: str, model_data: dict[str, Any], evaluation_uri: dict[str, Any]) -> dict[str, Any]:
         return {
             "Name": "Register",
             "Type": "RegisterModel",

@@ -17,6 +17,7 @@ import json
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 MODEL = Path("/opt/ml/processing/model/model.tar.gz")
 TEST = Path("/opt/ml/processing/test/data.csv")
@@ -37,7 +38,7 @@ def auc(labels: list[float], scores: list[float]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
-def report(value: float) -> dict:
+def report(value: float) -> dict[str, Any]:
     return {"metrics": {"auc": {"value": round(value, 6)}}}
 
 
@@ -57,13 +58,16 @@ def model_file(folder: Path) -> Path:
                      f"the Evaluate step scores XGBoost models only")
 
 
-def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> dict:
+def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> dict[str, Any]:
     """Extract ``model`` next to it, score the rows of ``test`` (label first), write and return the report."""
     import xgboost  # in the training image only
 
     with tarfile.open(model) as archive:
         # Only regular files and folders inside the target (Python's "data" filter, where it has one).
-        archive.extractall(model.parent, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(model.parent, filter="data")
+        else:  # a Python without extraction filters (before 3.12, 3.11.4, 3.10.12, 3.9.17, 3.8.17)
+            archive.extractall(model.parent)
     booster = xgboost.Booster()
     booster.load_model(str(model_file(model.parent)))
     rows = [[float(v) for v in row] for row in csv.reader(test.open()) if row]

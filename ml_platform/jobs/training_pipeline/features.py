@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -284,7 +284,18 @@ def normalize(series: pd.Series) -> pd.Series:
 
 
 def _numeric(series: pd.Series) -> bool:
-    return series.dtype == "float64"
+    return bool(series.dtype == "float64")
+
+
+def _series(value: object) -> pd.Series:
+    """``value``, one column (a frame's column by name, or a per-key aggregate of one).
+
+    pandas ships no type information (no ``py.typed``; pandas-stubs is not installed here), so
+    pyright infers its return types from the source, wider than what these calls return on frames
+    with unique column names: ``frame[name]`` as ``Series | DataFrame``, a group's ``sum()`` as
+    any scalar too.
+    """
+    return cast(pd.Series, value)
 
 
 def _examples(values: list[Any], limit: int = 5) -> str:
@@ -356,13 +367,13 @@ def read_source(input_dir: Path, source: Source, window: Window) -> pd.DataFrame
         if day in window:
             dated.append((day, relative.as_posix(), path))
     frames = []
-    for day, relative, path in sorted(dated):
+    for day, shown, path in sorted(dated):
         parquet = pq.ParquetFile(path)
         names = set(parquet.schema_arrow.names)
-        from_path = partitions(Path(relative))
+        from_path = partitions(Path(shown))
         for column in source.columns:
             if column not in names and column not in from_path:
-                raise ValueError(f"source {source.name!r}: column {column!r} is missing in {relative} "
+                raise ValueError(f"source {source.name!r}: column {column!r} is missing in {shown} "
                                  f"(it has {', '.join(sorted(names))})")
         in_file = [c for c in source.columns if c in names]
         if in_file:
@@ -388,19 +399,18 @@ def read_source(input_dir: Path, source: Source, window: Window) -> pd.DataFrame
 
 def newest_per_key(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """The newest row (latest partition, last read) of each key; rows without a key dropped."""
-    frame = frame[frame[key].notna()]
-    return frame.sort_values(_DATE, kind="stable").drop_duplicates(subset=[key], keep="last")
+    return frame.dropna(subset=[key]).sort_values(_DATE, kind="stable").drop_duplicates(subset=[key], keep="last")
 
 
 def reduce(frame: pd.DataFrame, source: Source, key: str) -> pd.DataFrame:
     """One row per key of ``source``: its ``aggregate`` of each column, the key as a column."""
-    frame = frame[frame[key].notna()].sort_values(_DATE, kind="stable")
+    frame = frame.dropna(subset=[key]).sort_values(_DATE, kind="stable")
     if not len(frame):
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in [key, *source.aggregate]})
-    keys = pd.Index(pd.unique(frame[key]), name=key)
+    keys = pd.Index(pd.unique(_series(frame[key])), name=key)
     columns = {}
     for column, function in source.aggregate.items():
-        values = normalize(frame[column])
+        values = normalize(_series(frame[column]))
         if function in ("sum", "mean") and not _numeric(values):
             raise ValueError(f"source {source.name!r}: {function} of {column!r} needs numbers, got values like "
                              f"{_examples([v for v in values.tolist() if v is not None][:20])}")
@@ -413,7 +423,7 @@ def reduce(frame: pd.DataFrame, source: Source, key: str) -> pd.DataFrame:
             present = data[data[column].notna()]
             grouped = present.groupby(key, sort=False)[column]
             result = grouped.sum(min_count=1) if function == "sum" else getattr(grouped, function)()
-        columns[column] = result.reindex(keys)
+        columns[column] = _series(result).reindex(keys)
     reduced = pd.DataFrame(columns, index=keys)
     return reduced.reset_index()
 
@@ -551,20 +561,20 @@ def read_feedback(feedback_dir: Path, window: Window, width: int) -> tuple[list[
         if day is not None and day in window:
             dated.append((day, relative.as_posix(), path))
     rows: list[list[str]] = []
-    for _, relative, path in sorted(dated):
+    for _, shown, path in sorted(dated):
         with path.open(newline="") as handle:
             for line, row in enumerate(csv.reader(handle), start=1):
                 if not row:
                     continue
                 if len(row) != width:
-                    raise ValueError(f"feedback file {relative}: line {line} has {len(row)} columns, expected "
+                    raise ValueError(f"feedback file {shown}: line {line} has {len(row)} columns, expected "
                                      f"{width} (the label and {width - 1} feature columns)")
                 try:
                     label = float(row[0])
                 except ValueError:
                     label = math.nan
                 if label not in (0.0, 1.0):
-                    raise ValueError(f"feedback file {relative}: line {line} has label {row[0]!r}, not 0/1")
+                    raise ValueError(f"feedback file {shown}: line {line} has label {row[0]!r}, not 0/1")
                 rows.append(row)
     return rows, len(dated)
 
@@ -583,7 +593,7 @@ def build(spec: FeatureSpec, input_dir: Path, feedback_dir: Path, as_of: date) -
     frames = {s.name: read_source(input_dir, s, window) for s in spec.sources}
     read = {name: len(frame) for name, frame in frames.items()}
     table = join(spec, frames)
-    labels = parse_labels(table[spec.label], spec.label) if len(table) else []
+    labels = parse_labels(_series(table[spec.label]), spec.label) if len(table) else []
     keep = [i for i, label in enumerate(labels) if label is not None]
     if not keep:
         counts = ", ".join(f"{n}={c}" for n, c in read.items())

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def split(rows: list[list[str]], seed: int = SEED) -> dict[str, list[list[str]]]
 
 # -- rebalancing ------------------------------------------------------------------------------------
 
-def parse_rebalance(value: str | dict | None) -> dict[str, Any] | None:
+def parse_rebalance(value: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The ``--rebalance`` options with their defaults, or None.
 
     :raises ValueError: on anything but ``{"method": "smote", ...}`` with valid options.
@@ -76,7 +77,7 @@ def parse_rebalance(value: str | dict | None) -> dict[str, Any] | None:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"--rebalance is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise ValueError("--rebalance must be a JSON object such as {\"method\": \"smote\"}")
     unknown = sorted(set(value) - {"method", *REBALANCE_DEFAULTS})
     if unknown:
@@ -151,7 +152,9 @@ def rebalance(train: list[list[str]], options: dict[str, Any], smote: Any, names
     import numpy as np  # in the scikit-learn image; imported only when rebalancing
 
     names = names or []
-    labels, matrix, gaps = [], [], set()
+    labels: list[float] = []
+    matrix: list[list[float]] = []
+    gaps: set[int] = set()
     for number, row in enumerate(train, start=1):
         try:
             labels.append(float(row[0]))
@@ -194,7 +197,7 @@ def _read(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-def main(input_dir: Path = INPUT, output_dir: Path = OUTPUT, rebalance_options: str | dict | None = None,
+def main(input_dir: Path = INPUT, output_dir: Path = OUTPUT, rebalance_options: str | Mapping[str, Any] | None = None,
          libs: Path | None = LIBS) -> dict[str, int]:
     """Split, optionally rebalance the train split, write; return the row count of each part.
 

@@ -8,6 +8,9 @@ endpoint). Only the Lambda runtime's boto3 and the standard library are used.
 
 import json
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -15,9 +18,9 @@ from botocore.exceptions import ClientError
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
-def missing_objects(uris, s3):
+def missing_objects(uris: Iterable[str], s3: Any) -> list[str]:
     """The URIs among ``uris`` whose object does not exist; other S3 errors are raised."""
-    missing = []
+    missing: list[str] = []
     for uri in uris:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         try:
@@ -29,7 +32,7 @@ def missing_objects(uris, s3):
     return missing
 
 
-def verdict(event, s3):
+def verdict(event: Mapping[str, Any], s3: Any) -> tuple[str, str]:
     """``(status, reason)`` of the check ``event`` asks for."""
     if event["RequestType"] == "Delete":
         return "SUCCESS", "nothing to check on delete"
@@ -40,7 +43,7 @@ def verdict(event, s3):
     return "SUCCESS", "every baseline exists"
 
 
-def response(event, status, reason):
+def response(event: Mapping[str, Any], status: str, reason: str) -> dict[str, str]:
     """The JSON body CloudFormation expects at ``ResponseURL``."""
     return {
         "Status": status,
@@ -52,7 +55,8 @@ def response(event, status, reason):
     }
 
 
-def on_event(event, context, s3=None, urlopen=urllib.request.urlopen):
+def on_event(event: Mapping[str, Any], context: object, s3: Any = None,
+             urlopen: Callable[..., AbstractContextManager[object]] = urllib.request.urlopen) -> str:
     try:
         status, reason = verdict(event, s3 or boto3.client("s3"))
     except Exception as error:  # answer rather than leave the stack waiting for an hour

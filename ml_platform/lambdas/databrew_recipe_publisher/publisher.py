@@ -9,6 +9,7 @@ Only boto3 (shipped with the Lambda runtime) is used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ class PublishRequest:
     physical_resource_id: str | None
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> PublishRequest:
+    def from_event(cls, event: Mapping[str, Any]) -> PublishRequest:
         """:raises ValueError: naming the missing or invalid field."""
         request_type = event.get("RequestType")
         if request_type not in REQUEST_TYPES:

@@ -6,12 +6,15 @@ Event: the schedule's event processes the full UTC hour before its ``time`` (ret
 
 import datetime
 import os
+from typing import Any
 
 import boto3
 from merge import MergeConfig, merge, parse_hour
 
 
-def on_event(event, context):
+def on_event(event: Any, context: object) -> dict[str, Any]:
     config = MergeConfig.from_environment(os.environ)
     hour = parse_hour(event, datetime.datetime.now(datetime.timezone.utc))
-    return merge(boto3.client("s3"), config, hour)
+    # mypy cannot follow the bare-name import of the sibling module (pyproject's mypy overrides)
+    result: dict[str, Any] = merge(boto3.client("s3"), config, hour)
+    return result

@@ -133,7 +133,7 @@ def _lookback_days(raw: str | None) -> int:
     return days
 
 
-def _scheduled_time(event: dict) -> datetime.datetime | None:
+def _scheduled_time(event: Mapping[str, Any]) -> datetime.datetime | None:
     """The ``time`` of an EventBridge scheduled event (``2026-11-29T14:15:00Z``), or None."""
     if event.get("source") != "aws.events" or event.get("detail-type") != "Scheduled Event":
         return None
@@ -228,18 +228,19 @@ def record_id(raw: Any) -> str | None:
 
 def parse_labels(text: str, id_attribute: str, label_attribute: str) -> tuple[list[Label], int]:
     """The labels in a JSON Lines text, and how many non-blank lines hold none."""
-    labels, skipped = [], 0
+    labels: list[Label] = []
+    skipped = 0
     for line in json_lines(text):
         try:
             record = json.loads(line)
         except ValueError:
             record = None
-        found = (record_id(record.get(id_attribute)), label_value(record.get(label_attribute))) \
+        inference_id, value = (record_id(record.get(id_attribute)), label_value(record.get(label_attribute))) \
             if isinstance(record, dict) else (None, None)
-        if None in found:
+        if inference_id is None or value is None:
             skipped += 1
         else:
-            labels.append(Label(*found))
+            labels.append(Label(inference_id, value))
     return labels, skipped
 
 
@@ -256,7 +257,8 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
 
 
 def read_text(s3: Any, bucket: str, key: str) -> str:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", errors="replace")
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body.decode("utf-8", errors="replace")
 
 
 def label_objects(s3: Any, labels: Location, hour: datetime.datetime) -> list[str]:
@@ -405,8 +407,8 @@ def merge(s3: Any, config: MergeConfig, hour: datetime.datetime) -> dict[str, An
                       ContentType="application/jsonlines")
         result["ground_truth_key"] = key
         captures = find_captures(s3, config, hour, {label.inference_id for label in labels})
-        rows = [(label.value, captures[label.inference_id]) for label in labels
-                if captures.get(label.inference_id) and is_binary(label.value)]
+        rows = [(label.value, row) for label in labels
+                if (row := captures.get(label.inference_id)) and is_binary(label.value)]
         not_csv = sum(1 for label in labels if label.inference_id in captures and captures[label.inference_id] is None)
         not_binary = sum(1 for label in labels if captures.get(label.inference_id) and not is_binary(label.value))
         result.update(matched=len(rows), unmatched=len(labels) - len(rows), not_binary=not_binary)

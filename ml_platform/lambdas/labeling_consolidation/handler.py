@@ -18,17 +18,19 @@ nobody answered is left out, which Ground Truth records as a failed object.
 import datetime
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import boto3
 
 
-def read_payload(uri, s3):
+def read_payload(uri: str, s3: Any) -> Any:
     """The JSON document at ``s3://bucket/key``."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def answer(annotation):
+def answer(annotation: Any) -> str | None:
     """The label of one worker's answer, or None if the answer has none."""
     try:
         content = json.loads(annotation["annotationData"]["content"])
@@ -38,7 +40,7 @@ def answer(annotation):
     return label if isinstance(label, str) and label else None
 
 
-def majority(labels, categories):
+def majority(labels: Sequence[str], categories: Sequence[str]) -> tuple[str, float]:
     """``(label, confidence)`` of the most chosen of ``labels``; ties go to the earlier category."""
     counts = Counter(labels)
     order = {c: i for i, c in enumerate(categories)}
@@ -46,12 +48,12 @@ def majority(labels, categories):
     return winner, round(counts[winner] / len(labels), 2)
 
 
-def consolidate(event, objects, now):
+def consolidate(event: Mapping[str, Any], objects: Iterable[Mapping[str, Any]], now: str) -> list[dict[str, Any]]:
     """Ground Truth's response for the answered ``objects`` of ``event``."""
     attribute = event["labelAttributeName"]
     job = event["labelingJobArn"].rsplit("/", 1)[-1]
     categories = event.get("labelCategories") or []
-    result = []
+    result: list[dict[str, Any]] = []
     for item in objects:
         labels = [label for label in map(answer, item.get("annotations") or []) if label is not None]
         if not labels:
@@ -67,7 +69,7 @@ def consolidate(event, objects, now):
     return result
 
 
-def on_event(event, context, s3=None):
+def on_event(event: Mapping[str, Any], context: object, s3: Any = None) -> list[dict[str, Any]]:
     objects = read_payload(event["payload"]["s3Uri"], s3 or boto3.client("s3"))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     return consolidate(event, objects, now)

@@ -11,9 +11,11 @@ and the ``title``, both from the function's environment (``LABELS`` as a JSON li
 
 import json
 import os
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
-def task_input(event, labels, title):
+def task_input(event: Mapping[str, Any], labels: Iterable[str], title: str) -> dict[str, Any]:
     """The task input for the manifest line in ``event``; a ``ValueError`` names what is missing."""
     data = event.get("dataObject") or {}
     source = data.get("source-ref")
@@ -22,6 +24,6 @@ def task_input(event, labels, title):
     return {"taskObject": source, "labels": list(labels), "title": title}
 
 
-def on_event(event, context):
+def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     labels = json.loads(os.environ["LABELS"])
     return {"taskInput": task_input(event, labels, os.environ["TITLE"]), "isHumanAnnotationRequired": "true"}

@@ -6,12 +6,16 @@ starts the training pipeline ``PIPELINE_NAME`` (see its docstring for the enviro
 
 import datetime
 import os
+from typing import Any
 
 import boto3
 from gate import GateConfig, Trigger, handle
 
 
-def on_event(event, context):
+def on_event(event: Any, context: object) -> dict[str, Any]:
     config = GateConfig.from_environment(os.environ)
     trigger = Trigger.from_event(event)
-    return handle(boto3.client("sagemaker"), config, trigger, datetime.datetime.now(datetime.timezone.utc))
+    # mypy cannot follow the bare-name import of the sibling module (pyproject's mypy overrides)
+    result: dict[str, Any] = handle(boto3.client("sagemaker"), config, trigger,
+                                    datetime.datetime.now(datetime.timezone.utc))
+    return result
