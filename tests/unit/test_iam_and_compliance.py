@@ -117,3 +117,17 @@ def test_folder_asset_hash_does_not_depend_on_bytecode(tmp_path):
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "logic.cpython-311.pyc").write_bytes(b"\x00bytecode")
     assert location() == before and before.endswith(".zip")
+
+
+def test_default_resource_returns_the_wrapped_resource_or_names_what_it_found():
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_sqs as sqs
+
+    from ml_platform.constructs.core.compliance import default_resource
+
+    stack = Stack(App(), "S")
+    bucket = s3.Bucket(stack, "B")
+    assert default_resource(bucket, s3.CfnBucket).node.path == "S/B/Resource"
+    with pytest.raises(TypeError, match=r"^S/B: expected a default child of type CfnQueue, got CfnBucket$"):
+        default_resource(bucket, sqs.CfnQueue)
