@@ -24,8 +24,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from ml_platform.constructs.monitoring.model_monitor import monitor_image
-from ml_platform.constructs.training import sagemaker_images
-from ml_platform.constructs.training.sagemaker_images import IMAGES_EXTRA, builtin_image
+from ml_platform.constructs.training.sagemaker_images import builtin_image
 from tests.conftest import ROOT
 
 #: The PyPI name (``ml-platform`` is an unrelated project's); the import package stays ml_platform.
@@ -103,17 +102,19 @@ def test_the_wheel_has_its_own_pypi_name_and_a_light_core_install(wheel):
         licenses = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
     assert metadata["Name"] == DISTRIBUTION and metadata["License-Expression"] == "Apache-2.0"
     assert licenses and metadata.get_all("License-File") == ["LICENSE"]
-    assert IMAGES_EXTRA == f"{DISTRIBUTION}[images]"
-    assert {"images", "rebalance", "all"} <= set(metadata.get_all("Provides-Extra"))
+    assert set(metadata.get_all("Provides-Extra")) == {"rebalance", "all", "dev"}
     requires = metadata.get_all("Requires-Dist")
     core = [r for r in requires if "extra ==" not in r]
     pulled = closure(core)
     assert {"aws-cdk-lib", "constructs", "cdk-nag", "pydantic", "pyyaml", "botocore"} <= pulled
     assert not pulled & {"pandas", "scipy", "scikit-learn", "sagemaker-core", "imbalanced-learn"}, pulled
-    # What needs pandas and scipy is one extra away; the platform app takes them all.
-    assert "sagemaker-core" in closure(requires, frozenset({"images"}))
+    # What needs scipy is one extra away; the platform app takes it. The SageMaker SDK (pandas) is
+    # needed by no install: image URIs come from the table it generates (a dev dependency).
     assert "imbalanced-learn" in closure(requires, frozenset({"rebalance"}))
-    assert {"pandas", "scipy", "sagemaker-core", "imbalanced-learn"} <= closure(requires, frozenset({"all"}))
+    everything = closure(requires, frozenset({"all"}))
+    assert {"scipy", "imbalanced-learn", "boto3"} <= everything
+    assert not everything & {"sagemaker-core", "pandas"}, everything
+    assert "ml_platform/constructs/training/image_uris.json" in zipfile.ZipFile(wheel).namelist()
 
 
 def pins(lock: str) -> dict[str, str]:
@@ -146,7 +147,7 @@ def test_make_synth_sets_up_only_what_synthesis_needs():
 
 @pytest.fixture()
 def without_sagemaker_sdk(monkeypatch):
-    # import sagemaker.core -> ModuleNotFoundError, also when another test of this process imported it
+    # import sagemaker -> ModuleNotFoundError, also when another test of this process imported it
     for name in ("sagemaker", "sagemaker.core", "sagemaker.core.image_uris"):
         monkeypatch.setitem(sys.modules, name, None)
     builtin_image.cache_clear()
@@ -156,24 +157,8 @@ def without_sagemaker_sdk(monkeypatch):
 
 @pytest.mark.parametrize("lookup", [lambda: builtin_image("xgboost", "eu-west-1", "1.7-1"),
                                     lambda: monitor_image("model-monitor", "eu-west-1")])
-def test_without_the_images_extra_an_image_lookup_names_it_in_one_line(without_sagemaker_sdk, lookup):
-    with pytest.raises(ModuleNotFoundError) as error:
-        lookup()
-    message = str(error.value)
-    assert "\n" not in message and error.value.__cause__ is None and error.value.__suppress_context__
-    assert f"pip install '{IMAGES_EXTRA}'" in message and "sagemaker-core" in message
-
-
-def test_a_missing_dependency_of_the_sdk_is_not_blamed_on_the_extra(monkeypatch):
-    def broken() -> None:
-        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-    monkeypatch.setattr(sagemaker_images, "_image_uris", lambda: broken())
-    builtin_image.cache_clear()
-    try:
-        with pytest.raises(ModuleNotFoundError, match="pandas"):
-            builtin_image("xgboost", "eu-west-1", "1.7-1")
-    finally:
-        builtin_image.cache_clear()
+def test_an_image_lookup_needs_neither_an_extra_nor_the_sagemaker_sdk(without_sagemaker_sdk, lookup):
+    assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-[a-z-]+(:1\.7-1)?", lookup())
 
 
 @pytest.fixture(scope="module")

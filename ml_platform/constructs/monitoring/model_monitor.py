@@ -53,7 +53,7 @@ from ml_platform.constructs.monitoring.monitor_settings import (
 )
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.monitoring.retrain_gate import RetrainGate
-from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.sagemaker_images import REGENERATE, builtin_image
 from ml_platform.constructs.training.sagemaker_roles import LakeObject
 from ml_platform.constructs.core.validation import check_problems
 
@@ -75,13 +75,14 @@ LOCAL_OUTPUT = "/opt/ml/processing/output"
 
 
 def monitor_image(family: str, region: str) -> str:
-    """The region's ``model-monitor`` (analyzer) or ``clarify`` image URI from the SageMaker SDK's
-    registry; a ``ValueError`` naming the region if the SDK does not list it."""
+    """The region's ``model-monitor`` (analyzer) or ``clarify`` image URI from the image table the
+    SageMaker SDK generates (no SDK import); a one-line ``ValueError`` naming the region if the
+    SDK does not list it."""
     try:
         return builtin_image(family, region)
     except ValueError:
-        raise ValueError(f"the SageMaker SDK lists no {family} image in region {region!r}; Model Monitor "
-                         "cannot run there (or the pinned sagemaker-core is older than the region)") from None
+        raise ValueError(f"the SageMaker SDK lists no {family} image in region {region!r}; Model Monitor cannot "
+                         f"run there (or the image table is older than the region: {REGENERATE})") from None
 
 
 class ModelMonitor(Construct):

@@ -1,39 +1,53 @@
-"""Image URIs of SageMaker's own images per region, from the SageMaker SDK's registry (offline).
+"""Image URIs of SageMaker's own images per region, from a table generated from the SageMaker SDK.
 
-The registry is ``sagemaker-core``, an optional extra of this library (it pulls pandas and scipy):
-``pip install 'sagemaker-ml-platform-cdk[images]'``.
+The SDK's registry (``sagemaker-core``, which pulls pandas and scipy) is the authority, but
+synthesis does not import it: ``image_uris.json`` next to this module holds what the SDK answers
+for every image family the platform uses, every version and every region the SDK lists for it
+(``python tools/image_table.py`` writes it; a test checks it against the pinned SDK).
 """
 
 from __future__ import annotations
 
 import functools
-from types import ModuleType
+import json
+from pathlib import Path
 
-#: What installs the SDK's image registry; named by the error raised when it is missing.
-IMAGES_EXTRA = "sagemaker-ml-platform-cdk[images]"
+#: The committed table: family -> version ("" for a family without versions) -> region -> URI.
+TABLE = Path(__file__).with_name("image_uris.json")
+#: How to refresh the table; every lookup error names it.
+REGENERATE = "regenerate with python tools/image_table.py after upgrading sagemaker-core"
 
 
-def _image_uris() -> ModuleType:
-    """The SDK's ``image_uris`` module (heavy: imported only when an image is needed).
-
-    :raises ModuleNotFoundError: in one line naming the extra to install, if the SDK is missing.
-    """
-    try:
-        from sagemaker.core import image_uris
-    except ModuleNotFoundError as error:
-        if not (error.name or "").startswith("sagemaker"):
-            raise  # the SDK is there but one of its own dependencies is not
-        raise ModuleNotFoundError(
-            f"SageMaker built-in image URIs come from sagemaker-core, which is not installed: "
-            f"pip install '{IMAGES_EXTRA}'", name=error.name) from None
-    module: ModuleType = image_uris  # untyped: sagemaker-core ships no py.typed
-    return module
+@functools.cache
+def _images() -> dict[str, dict[str, dict[str, str]]]:
+    images: dict[str, dict[str, dict[str, str]]] = json.loads(TABLE.read_text())["images"]
+    return images
 
 
 @functools.cache
 def builtin_image(family: str, region: str, version: str | None = None) -> str:
-    """The region's URI of a built-in image (an algorithm such as ``xgboost`` with its
-    ``version``, or ``model-monitor``, ``clarify``); the SDK's ``ValueError`` if it lists none,
-    a ``ModuleNotFoundError`` naming :data:`IMAGES_EXTRA` if the SDK is not installed."""
-    uri: str = _image_uris().retrieve(family, region, version=version)
-    return uri
+    """The region's URI of a built-in image: an algorithm such as ``xgboost`` with its
+    ``version``, the ``sklearn`` processing image, ``model-monitor`` or ``clarify``. ``version``
+    may be left out (default ``None``) for a family with one version.
+
+    :raises FileNotFoundError: in one line, if the table has no such family (as the SDK does: it
+        keeps one file per family).
+    :raises ValueError: in one line naming what the table has, if it has no such version or no
+        image of that version in ``region``.
+    """
+    images = _images()
+    if family not in images:
+        raise FileNotFoundError(f"the SageMaker image table ({TABLE.name}) has no image family {family!r} "
+                                f"({REGENERATE}). Supported families: {', '.join(images)}.")
+    versions = images[family]
+    if version is None and len(versions) == 1:
+        [version] = versions
+    if version not in versions:
+        raise ValueError(f"the SageMaker image table ({TABLE.name}) has no {family} version {version!r} "
+                         f"({REGENERATE}). Supported {family} version(s): {', '.join(versions)}.")
+    regions = versions[version]
+    if region not in regions:
+        image = f"{family} {version}" if version else family
+        raise ValueError(f"the SageMaker image table ({TABLE.name}) has no {image} image in region {region!r} "
+                         f"({REGENERATE}). Supported regions: {', '.join(regions)}.")
+    return regions[region]
