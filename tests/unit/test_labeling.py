@@ -203,7 +203,7 @@ def test_consolidation_may_read_the_output_and_pre_annotation_has_no_permissions
     statements = found[logical_id(stack, stack.task.consolidation.role.policy)]["Properties"]["PolicyDocument"]["Statement"]
     reads = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
     assert reads and all("/labeling/labels/*" in json.dumps(s["Resource"]) for s in reads)
-    assert stack.task.pre_annotation.role._policy is None  # it calls nothing
+    assert stack.task.pre_annotation.role.policies == []  # it calls nothing
 
 
 def test_the_input_bucket_gets_ground_truths_cors_rule_only(cognito):

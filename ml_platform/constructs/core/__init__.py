@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ml_platform.constructs.core.alerting import AlertPath, AlertRoutes, AlertSettings, IAlerts
+from ml_platform.constructs.core.iam_limits import check_iam_sizes, iam_size_problems
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.removal import REMOVE_DATA_ON_DESTROY_CONTEXT, data_removal_policy
 from ml_platform.constructs.core.validation import SettingsError, StrictSettings
@@ -16,5 +17,7 @@ __all__ = [
     "REMOVE_DATA_ON_DESTROY_CONTEXT",
     "SettingsError",
     "StrictSettings",
+    "check_iam_sizes",
     "data_removal_policy",
+    "iam_size_problems",
 ]
