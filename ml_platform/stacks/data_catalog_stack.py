@@ -39,6 +39,10 @@ class DataCatalogStack(Stack):
     :param settings: the ``data_catalog`` section of the environment.
     :param name_prefix: ``<prefix>-<env>``; names crawlers, jobs, workflows and the workgroup.
     :param allow_data_deletion: with the context flag, log groups and keys go with the stack.
+    :param primary: the environment's first DataCatalog stack, when this is a further one
+        (docs/partitioning.md): this stack then creates the pipelines of ``settings``, their alert
+        routes and a security configuration ``<name_prefix>-glue-<construct id>`` of its own, and
+        uses the primary's databases and PII secret; Athena stays in the primary. Default: ``None``, this is the first stack and owns them.
     """
 
     def __init__(
@@ -51,15 +55,19 @@ class DataCatalogStack(Stack):
         settings: DataCatalogSettings,
         name_prefix: str,
         allow_data_deletion: bool,
+        primary: DataCatalogStack | None = None,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
         removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        # Every stack has its own security configuration (and logs key): cdk-nag checks a job's
+        # log and bookmark encryption only in the job's own template (docs/partitioning.md).
         self.security = GlueSecurity(
-            self, "GlueSecurity", data_key=lake.encryption_key, name=f"{name_prefix}-glue",
+            self, "GlueSecurity", data_key=lake.encryption_key,
+            name=f"{name_prefix}-glue" if primary is None else f"{name_prefix}-glue-{construct_id.lower()}",
             removal_policy=removal,
         )
-        self.databases: dict[str, glue.IDatabase] = {
+        self.databases: dict[str, glue.IDatabase] = primary.databases if primary is not None else {
             zone: glue.Database(
                 self, f"{zone.value.title()}Database",
                 database_name=f"{name_prefix}_{zone.value}".replace("-", "_"),
@@ -78,8 +86,9 @@ class DataCatalogStack(Stack):
         self.pii_secret: PiiSecret | None = None
         self.databrew: dict[str, DataBrewPipeline] = {}
         if settings.databrew:
-            pii_secret = self.pii_secret = PiiSecret(self, "PiiSecret", key=lake.encryption_key,
-                                                     removal_policy=removal)
+            pii_secret = self.pii_secret = (
+                primary.pii_secret if primary is not None and primary.pii_secret is not None
+                else PiiSecret(self, "PiiSecret", key=lake.encryption_key, removal_policy=removal))
             self.databrew = {
                 dataset: DataBrewPipeline(
                     self, f"Brew{dataset.title().replace('_', '')}", dataset=dataset, lake=lake,
@@ -93,7 +102,7 @@ class DataCatalogStack(Stack):
         #: Every dataset's processed output by name: what consumers (the feature step) read.
         self.outputs = {**{d: p.output for d, p in self.pipelines.items()},
                         **{d: b.output for d, b in self.databrew.items()}}
-        self.athena = AthenaWorkgroup(
+        self.athena: AthenaWorkgroup = primary.athena if primary is not None else AthenaWorkgroup(
             self, "Athena", name=f"{name_prefix}-lake", results_bucket=lake.artifacts_bucket,
             key=lake.encryption_key, settings=settings.athena, removal_policy=removal,
         )
@@ -104,10 +113,11 @@ class DataCatalogStack(Stack):
         """Failed crawlers, Glue jobs, Data Quality evaluations, DataBrew jobs and validations."""
         pipelines, brews = list(self.pipelines.values()), list(self.databrew.values())
         route = self.alerts.route
-        route(self, "CrawlerFailed", "A crawler failed", glue_crawler_failed(
-            [c.crawler_name for p in pipelines for c in (p.source_crawler, p.target_crawler)]))
-        route(self, "JobFailed", "A Glue job run failed, timed out or stopped",
-              glue_job_failed([p.job.job_name for p in pipelines]))
+        if pipelines:  # a further stack may hold DataBrew datasets only
+            route(self, "CrawlerFailed", "A crawler failed", glue_crawler_failed(
+                [c.crawler_name for p in pipelines for c in (p.source_crawler, p.target_crawler)]))
+            route(self, "JobFailed", "A Glue job run failed, timed out or stopped",
+                  glue_job_failed([p.job.job_name for p in pipelines]))
         if any(p.ruleset is not None for p in pipelines):
             route(self, "DataQualityFailed", "A Data Quality evaluation failed",
                   glue_data_quality_failed([p.job.job_name for p in pipelines if p.ruleset is not None]))

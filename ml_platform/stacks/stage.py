@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from aws_cdk import Environment, Stage
+from aws_cdk import Environment, Stack, Stage
 from constructs import Construct
 
 from ml_platform.config import EnvironmentConfig
@@ -14,6 +14,7 @@ from ml_platform.stacks.data_lake_stack import DataLakeStack
 from ml_platform.stacks.labeling_stack import LabelingStack
 from ml_platform.stacks.monitoring_stack import MonitoringStack
 from ml_platform.stacks.network_stack import NetworkStack
+from ml_platform.stacks.partition import partition, stack_id
 from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
 from ml_platform.stacks.tagging import tag_everything
@@ -32,7 +33,11 @@ class PlatformStage(Stage):
     """The platform's stacks for one environment; the stage id is the environment name.
 
     Stack names are ``<prefix>-<env>-<Stack>``; termination protection and tags come from the
-    environment's configuration.
+    environment's configuration. Datasets, endpoints and monitors are spread over as many
+    DataCatalog, Serving and Monitoring stacks as :mod:`ml_platform.stacks.partition` says
+    (``DataCatalog``, ``DataCatalog2``, ...): ``data_catalog_stacks``, ``serving_stacks`` and
+    ``monitoring_stacks`` list them, ``data_catalog``, ``serving`` and ``monitoring`` are the first,
+    and consumers see the union of their units (``datasets``, ``endpoints``).
     """
 
     def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
@@ -62,17 +67,27 @@ class PlatformStage(Stage):
             settings=config.network,
             alerts=alerts,
         )
-        self.data_catalog: DataCatalogStack | None = None
-        if config.data_catalog is not None:
-            self.data_catalog = DataCatalogStack(
-                self,
-                "DataCatalog",
-                **self._stack_props("DataCatalog", "data catalog and preparation"),
-                lake=self.data_lake.lake,
-                alerts=alerts,
-                settings=config.data_catalog,
-                name_prefix=name_prefix,
-            )
+        self.data_catalog_stacks: list[DataCatalogStack] = []
+        catalog = config.data_catalog
+        if catalog is not None:
+            for index, part in enumerate(partition({"datasets": list(catalog.datasets),
+                                                    "databrew": list(catalog.databrew)})):
+                name = stack_id("DataCatalog", index)
+                self.data_catalog_stacks.append(DataCatalogStack(
+                    self,
+                    name,
+                    **self._stack_props(name, _part("data catalog and preparation", index)),
+                    lake=self.data_lake.lake,
+                    alerts=alerts,
+                    settings=catalog.model_copy(update={
+                        "datasets": {d: catalog.datasets[d] for d in part["datasets"]},
+                        "databrew": {d: catalog.databrew[d] for d in part["databrew"]}}),
+                    name_prefix=name_prefix,
+                    primary=self.data_catalog_stacks[0] if self.data_catalog_stacks else None,
+                ))
+        self.data_catalog: DataCatalogStack | None = self.data_catalog_stacks[0] if self.data_catalog_stacks else None
+        #: Every dataset's processed output by name, whichever DataCatalog stack prepares it.
+        self.datasets = {d: o for stack in self.data_catalog_stacks for d, o in stack.outputs.items()}
         self.training: TrainingStack | None = None
         if config.training is not None:
             self.training = TrainingStack(
@@ -84,40 +99,56 @@ class PlatformStage(Stage):
                 lake=self.data_lake.lake,
                 network=self.network.network,
                 alerts=alerts,
-                datasets=self.data_catalog.outputs if self.data_catalog else None,
+                datasets=self.datasets if self.data_catalog_stacks else None,
                 feedback_models=config.feedback_models(),
             )
-        self.serving: ServingStack | None = None
-        if config.serving is not None:
+        self.serving_stacks: list[ServingStack] = []
+        serving = config.serving
+        if serving is not None:
             assert self.training is not None  # the configuration requires it
-            self.serving = ServingStack(
-                self,
-                "Serving",
-                **self._stack_props("Serving", "model endpoints"),
-                settings=config.serving,
-                name_prefix=name_prefix,
-                lake=self.data_lake.lake,
-                network=self.network.network,
-                training=self.training,
-                alerts=alerts,
-            )
-        self.monitoring: MonitoringStack | None = None
-        if config.monitoring is not None:
+            for index, part in enumerate(partition({"endpoints": list(serving.endpoints),
+                                                    "batch": list(serving.batch)})):
+                name = stack_id("Serving", index)
+                self.serving_stacks.append(ServingStack(
+                    self,
+                    name,
+                    **self._stack_props(name, _part("model endpoints", index)),
+                    settings=serving.model_copy(update={
+                        "endpoints": {k: serving.endpoints[k] for k in part["endpoints"]},
+                        "batch": {k: serving.batch[k] for k in part["batch"]}}),
+                    name_prefix=name_prefix,
+                    lake=self.data_lake.lake,
+                    network=self.network.network,
+                    training=self.training,
+                    alerts=alerts,
+                ))
+        self.serving: ServingStack | None = self.serving_stacks[0] if self.serving_stacks else None
+        #: Every endpoint by key, whichever Serving stack holds it.
+        self.endpoints = {k: e for stack in self.serving_stacks for k, e in stack.endpoints.items()}
+        self.monitoring_stacks: list[MonitoringStack] = []
+        monitoring = config.monitoring
+        if monitoring is not None:
             # the configuration requires them
-            assert config.serving is not None and self.training is not None and self.serving is not None
-            self.monitoring = MonitoringStack(
-                self,
-                "Monitoring",
-                **self._stack_props("Monitoring", "model monitoring"),
-                settings=config.monitoring,
-                serving=config.serving,
-                endpoints=self.serving.endpoints,
-                lake=self.data_lake.lake,
-                network=self.network.network,
-                training=self.training,
-                alerts=alerts,
-            )
-            self.monitoring.add_stack_dependency(self.serving, "the monitored endpoints must exist")
+            assert serving is not None and self.training is not None and self.serving_stacks
+            for index, part in enumerate(partition({"monitoring": list(monitoring.endpoints)})):
+                name = stack_id("Monitoring", index)
+                stack = MonitoringStack(
+                    self,
+                    name,
+                    **self._stack_props(name, _part("model monitoring", index)),
+                    settings=monitoring.model_copy(update={
+                        "endpoints": {k: monitoring.endpoints[k] for k in part["monitoring"]}}),
+                    serving=serving,
+                    endpoints=self.endpoints,
+                    lake=self.data_lake.lake,
+                    network=self.network.network,
+                    training=self.training,
+                    alerts=alerts,
+                )
+                for holder in dict.fromkeys(Stack.of(self.endpoints[k]) for k in part["monitoring"]):
+                    stack.add_stack_dependency(holder, "the monitored endpoints must exist")
+                self.monitoring_stacks.append(stack)
+        self.monitoring: MonitoringStack | None = self.monitoring_stacks[0] if self.monitoring_stacks else None
         self.labeling: LabelingStack | None = None
         if config.labeling is not None:
             self.labeling = LabelingStack(
@@ -139,3 +170,8 @@ class PlatformStage(Stage):
             "termination_protection": self.config.termination_protection,
             "allow_data_deletion": self.config.allow_data_deletion,
         }
+
+
+def _part(what: str, index: int) -> str:
+    """The description of stack ``index`` (0-based) of a family: the first keeps today's."""
+    return what if index == 0 else f"{what}, part {index + 1}"
