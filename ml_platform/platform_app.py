@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from collections.abc import Collection
@@ -18,6 +19,7 @@ from cdk_nag import (
 )
 
 from ml_platform.config import ConfigError, load_environments
+from ml_platform.constructs.core.iam_limits import check_iam_sizes
 from ml_platform.stacks.stage import PlatformStage
 
 #: The cdk-nag packs every environment must pass.
@@ -27,6 +29,14 @@ CONFIG_DIR_VARIABLE = "ML_PLATFORM_CONFIG_DIR"
 #: Environment variable naming the environments to synthesize, comma-separated (``dev`` or
 #: ``dev,staging``). Default: every file of the directory. Every file is validated either way.
 ENVIRONMENTS_VARIABLE = "ML_PLATFORM_ENVIRONMENTS"
+#: Whether :func:`build_app` runs aws-cdk-lib's built-in CloudFormation validation plugin (a
+#: WebAssembly engine: about a third of synth CPU and 400 MiB of peak memory). Default: off.
+#: cfn-lint checks every template's schema in ``make test``, and tests/app/test_gates.py runs the
+#: plugin once on every environment; cdk-nag's packs run on every synth either way.
+BUILTIN_VALIDATION_DEFAULT = False
+#: Environment variable that turns the built-in validation on for one ``cdk synth`` (``true`` or
+#: ``false``). Default: :data:`BUILTIN_VALIDATION_DEFAULT`. ``CDK_VALIDATION=false`` still wins.
+BUILTIN_VALIDATION_VARIABLE = "ML_PLATFORM_BUILTIN_VALIDATION"
 #: The CDK CLI (2.1148) tells the app that it reports validation itself
 #: (``@aws-cdk/core:failSynthOnValidationErrors: false``) and then neither prints nor fails on the
 #: report; outside "inmemory" mode aws-cdk-lib would only set the exit code of its Node.js
@@ -58,6 +68,8 @@ def build_app(config_dir: Path, only: Collection[str] | None = None, **app_props
 
     :param only: the environments to build (file names without ``.yaml``). Default: all.
     :param app_props: passed to ``App`` (``outdir``, ``context``, ...).
+        ``builtin_cloud_formation_validation`` defaults to :data:`BUILTIN_VALIDATION_DEFAULT`
+        (off); pass ``True`` to run aws-cdk-lib's built-in CloudFormation validation too.
     :raises ConfigError: if any environment file is invalid, or ``only`` names an environment
         that has no file; nothing is synthesized then.
     """
@@ -68,13 +80,30 @@ def build_app(config_dir: Path, only: Collection[str] | None = None, **app_props
             raise ConfigError([f"{ENVIRONMENTS_VARIABLE}: {', '.join(unknown)} has no file in {config_dir}; "
                                f"environments: {', '.join(environments)}"])
         environments = {name: config for name, config in environments.items() if name in only}
+    app_props.setdefault("builtin_cloud_formation_validation", BUILTIN_VALIDATION_DEFAULT)
     app = App(**app_props)
     for key, value in ENFORCED_VALIDATION_CONTEXT.items():
         app.node.set_context(key, value)
     for config in environments.values():
         PlatformStage(app, config)
     add_compliance_gates(app)
+    check_iam_sizes(app)
     return app
+
+
+def builtin_validation_requested(value: str | None) -> bool:
+    """What :data:`BUILTIN_VALIDATION_VARIABLE` asks for: ``"true"`` or ``"false"``; unset or empty
+    gives :data:`BUILTIN_VALIDATION_DEFAULT`.
+
+    :raises ConfigError: in one line naming the variable, the value and what is allowed.
+    """
+    if value is None or not value.strip():
+        return BUILTIN_VALIDATION_DEFAULT
+    allowed = {"true": True, "false": False}
+    if value.strip().lower() not in allowed:
+        raise ConfigError([f"{BUILTIN_VALIDATION_VARIABLE}: {value!r} is not allowed; allowed: true, false "
+                           f"(unset: {str(BUILTIN_VALIDATION_DEFAULT).lower()})"])
+    return allowed[value.strip().lower()]
 
 
 def synthesize(app: App) -> None:
@@ -83,9 +112,14 @@ def synthesize(app: App) -> None:
         app.synth()
     except RuntimeError as error:
         message = str(error)
-        if not message.startswith("ValidationFailed"):
+        if "Validation failed with the following errors:" in message:  # construct validations
+            # One "[<construct path>] <problem>" line each; jsii appends a JavaScript stack trace.
+            problems = [line.strip() for line in message.splitlines() if re.match(r"^\s+\[[^\]]+\] ", line)]
+            print("\n".join(problems), file=sys.stderr)
+        elif message.startswith("ValidationFailed"):  # the policy-validation report (nag packs)
+            print(message.removeprefix("ValidationFailed: "), file=sys.stderr)
+        else:
             raise
-        print(message.removeprefix("ValidationFailed: "), file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -95,7 +129,8 @@ def main() -> None:
     chosen = os.environ.get(ENVIRONMENTS_VARIABLE, "").strip()
     only = [name.strip() for name in chosen.split(",") if name.strip()] if chosen else None
     try:
-        app = build_app(config_dir, only)
+        builtin = builtin_validation_requested(os.environ.get(BUILTIN_VALIDATION_VARIABLE))
+        app = build_app(config_dir, only, builtin_cloud_formation_validation=builtin)
     except ConfigError as error:
         print(f"Invalid configuration ({len(error.problems)} problem(s)):", file=sys.stderr)
         print(error, file=sys.stderr)

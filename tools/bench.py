@@ -1,7 +1,11 @@
-"""`make bench`: synth wall time and peak memory, and per stack resource count and template size.
+"""`make bench`: synth wall time, CPU time and peak memory, and per stack resource count and
+template size.
 
-Synthesizes the committed environments with the CDK CLI exactly as `make synth` does, in a
-temporary output directory, and compares each template with CloudFormation's quotas.
+Synthesizes the committed environments with the CDK CLI exactly as `make synth` does (cdk-nag's
+packs on, aws-cdk-lib's built-in CloudFormation validation off unless
+``ML_PLATFORM_BUILTIN_VALIDATION=true`` is set), in a temporary output directory, and compares each
+template with CloudFormation's quotas. CPU per resource (CPU seconds of the synth over the
+resources of every stack) is the figure to compare between commits as the platform grows.
 """
 
 from __future__ import annotations
@@ -36,18 +40,24 @@ def main() -> int:
             print(synth.stdout + synth.stderr)
             return synth.returncode
         wall = time.perf_counter() - started
-        # ru_maxrss of children is the largest resident set of any one waited-for descendant (KiB).
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"synth wall time: {wall:.1f} s   peak memory (largest process): {peak_mib:.0f} MiB")
+        # ru_maxrss of children is the largest resident set of any one waited-for descendant (KiB);
+        # their user + system time is the CPU time of every waited-for descendant.
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mib, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+        print(f"synth wall time: {wall:.1f} s   cpu time: {cpu:.1f} s   "
+              f"peak memory (largest process): {peak_mib:.0f} MiB")
         print(f"{'stack':<32} {'resources':>9} {'of':>4} {'bytes':>9} {'% of 1 MB':>9} {'inline 51 KB':>13}")
+        total = 0
         for assembly, stack, template in _stacks(Path(out)):
             body = (assembly / template).read_bytes()
             count = len(json.loads(body).get("Resources", {}))
+            total += count
             inline = "fits" if len(body) <= MAX_INLINE_TEMPLATE_BYTES else "via S3"
             print(
                 f"{stack:<32} {count:>9} {MAX_RESOURCES:>4} {len(body):>9} "
                 f"{100 * len(body) / MAX_TEMPLATE_BYTES:>8.1f}% {inline:>13}"
             )
+        print(f"resources, every stack: {total}   cpu per resource: {1000 * cpu / max(total, 1):.1f} ms")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The review gates on every committed environment: cfn-lint, cdk-nag packs, checkov, determinism."""
+"""The review gates on every committed environment: cfn-lint, cdk-nag packs, aws-cdk-lib's built-in
+CloudFormation validation, checkov, determinism; and where each one runs (README, "The gates")."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from aws_cdk import CfnResource, Stack
 from aws_cdk import aws_s3 as s3
 
-from ml_platform.platform_app import NAG_PACKS, build_app
+from ml_platform import platform_app
+from ml_platform.config import ConfigError
+from ml_platform.platform_app import (
+    BUILTIN_VALIDATION_DEFAULT,
+    BUILTIN_VALIDATION_VARIABLE,
+    CONFIG_DIR_VARIABLE,
+    ENVIRONMENTS_VARIABLE,
+    NAG_PACKS,
+    build_app,
+    builtin_validation_requested,
+)
 from tests.conftest import (
     CDK_CONTEXT,
     CONFIG_DIR,
@@ -19,10 +31,20 @@ from tests.conftest import (
     run_cfn_lint,
     run_checkov,
     stack_templates,
-    synth_platform,
 )
 
 ENVIRONMENTS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+#: The name aws-cdk-lib's built-in validation plugin reports under.
+BUILTIN_PLUGIN = "CloudFormation Validate"
+
+
+@pytest.fixture(scope="module")
+def validated_assembly(tmp_path_factory) -> Path:
+    """The committed environments synthesized again, with aws-cdk-lib's built-in validation on
+    (off in `make synth` and in the ``assembly`` fixture: :data:`BUILTIN_VALIDATION_DEFAULT`)."""
+    out = tmp_path_factory.mktemp("validated")
+    build_app(CONFIG_DIR, outdir=str(out), context=CDK_CONTEXT, builtin_cloud_formation_validation=True).synth()
+    return out
 
 
 def _all_template_paths(assembly: Path) -> list[Path]:
@@ -142,10 +164,11 @@ def test_checkov_reports_no_failed_check(assembly):
     assert all(len(c["check_result"].get("suppress_comment", "")) >= 40 for c in skipped), skipped
 
 
-def test_synthesis_is_deterministic(assembly, tmp_path):
-    again = synth_platform(tmp_path / "again")
-    first, second = _all_template_paths(assembly), _all_template_paths(again)
-    assert [p.relative_to(assembly) for p in first] == [p.relative_to(again) for p in second]
+def test_synthesis_is_deterministic(assembly, validated_assembly):
+    """Two synths give byte-identical templates. The second runs the built-in validation: it
+    changes nothing, so the gates here check the very templates `make synth` writes."""
+    first, second = _all_template_paths(assembly), _all_template_paths(validated_assembly)
+    assert [p.relative_to(assembly) for p in first] == [p.relative_to(validated_assembly) for p in second]
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two synths"
 
@@ -176,3 +199,78 @@ def test_the_app_calls_no_deprecated_api(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "JSII_DEPRECATED": "fail"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "deprecated" not in result.stderr.lower(), result.stderr[-2000:]
+
+
+def _synth_broken_parameter(outdir: Path, **app_props) -> dict:
+    """An app of :func:`build_app` with no environment and one SSM parameter of a type the
+    resource schema does not allow; the validation report of its synth."""
+    app = build_app(CONFIG_DIR, only=[], outdir=str(outdir), context=CDK_CONTEXT, **app_props)
+    CfnResource(Stack(app, "Broken"), "Parameter", type="AWS::SSM::Parameter",
+                properties={"Type": "NotAType", "Value": "x"})
+    app.synth()
+    return json.loads((outdir / "validation-report.json").read_text())
+
+
+def test_builtin_validation_is_off_by_default_and_finds_a_broken_property_when_on(tmp_path):
+    """`make synth` and `cdk synth` skip aws-cdk-lib's built-in validation; cfn-lint (on every
+    template in `make test`) reports the same schema violation, as an error."""
+    assert BUILTIN_VALIDATION_DEFAULT is False
+    assert _synth_broken_parameter(tmp_path / "default")["pluginReports"] == []
+    [plugin] = _synth_broken_parameter(tmp_path / "on", builtin_cloud_formation_validation=True)["pluginReports"]
+    assert plugin["pluginName"] == BUILTIN_PLUGIN
+    # a schema finding is a warning: it never failed a synth, only this module's gates
+    assert [(v["ruleName"], v["severity"]) for v in plugin["violations"]] == [("W3030", "warning")]
+    lint = run_cfn_lint([tmp_path / "default" / "Broken.template.json"])
+    assert lint.returncode != 0 and "E3030" in lint.stdout, lint.stdout
+
+
+def test_builtin_validation_reports_nothing_on_any_environment(validated_assembly):
+    """The one place the built-in validation runs on the platform: no finding, warnings included."""
+    assert sorted(stack_templates(validated_assembly)) == ENVIRONMENTS
+    report = json.loads((validated_assembly / "validation-report.json").read_text())
+    assert report["pluginReports"] == [], [(r["pluginName"], [v["ruleName"] for v in r["violations"]])
+                                           for r in report["pluginReports"]]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, BUILTIN_VALIDATION_DEFAULT), ("", BUILTIN_VALIDATION_DEFAULT),
+                                                 ("true", True), ("TRUE", True), ("false", False)])
+def test_the_cli_app_runs_builtin_validation_only_when_the_variable_asks(monkeypatch, value, expected):
+    built = []
+    monkeypatch.setattr(platform_app, "build_app", lambda config_dir, only, **props: built.append(props) or "app")
+    monkeypatch.setattr(platform_app, "synthesize", lambda app: None)
+    monkeypatch.delenv(ENVIRONMENTS_VARIABLE, raising=False)
+    monkeypatch.setenv(CONFIG_DIR_VARIABLE, str(CONFIG_DIR))
+    if value is None:
+        monkeypatch.delenv(BUILTIN_VALIDATION_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(BUILTIN_VALIDATION_VARIABLE, value)
+    platform_app.main()
+    assert built == [{"builtin_cloud_formation_validation": expected}]
+
+
+def test_a_bad_builtin_validation_value_is_one_line_naming_it(monkeypatch, capsys):
+    with pytest.raises(ConfigError) as error:
+        builtin_validation_requested("yes")
+    assert error.value.problems == [
+        f"{BUILTIN_VALIDATION_VARIABLE}: 'yes' is not allowed; allowed: true, false (unset: false)"]
+    monkeypatch.setenv(CONFIG_DIR_VARIABLE, str(CONFIG_DIR))
+    monkeypatch.setenv(BUILTIN_VALIDATION_VARIABLE, "yes")
+    with pytest.raises(SystemExit) as exit_:
+        platform_app.main()
+    assert exit_.value.code == 1 and error.value.problems[0] in capsys.readouterr().err
+
+
+def test_make_synth_builds_env_alone_and_keeps_builtin_validation_off(tmp_path):
+    """`make synth ENV=<env>` passes ENV to the app and refuses an environment without a file;
+    neither form turns the built-in validation on (cdk-nag needs nothing: the app registers it)."""
+    def make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-o", "synth-setup",
+                               "synth", *args], cwd=cwd, capture_output=True, text=True)
+    one, every = make("-n", f"ENV={ENVIRONMENTS[0]}").stdout, make("-n").stdout
+    assert f"ML_PLATFORM_ENVIRONMENTS={ENVIRONMENTS[0]} cdk --no-notices synth" in one
+    assert "ML_PLATFORM_ENVIRONMENTS" not in every and "cdk --no-notices synth" in every
+    assert all(flag not in one + every for flag in ("CDK_VALIDATION", BUILTIN_VALIDATION_VARIABLE))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "dev.yaml").write_text("")
+    refused = make("ENV=nope", "CDK=false", cwd=tmp_path)  # in a scratch directory: nothing to remove
+    assert refused.returncode == 2 and "config/nope.yaml does not exist; environments: dev" in refused.stderr
