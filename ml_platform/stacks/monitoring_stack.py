@@ -18,6 +18,7 @@ from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
 from ml_platform.constructs.monitoring.model_monitor import ModelMonitor
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.core.removal import data_removal_policy
+from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.monitoring.monitoring_settings import MonitoringSection
 from ml_platform.constructs.serving.serving_settings import ServingSettings
 from ml_platform.stacks.alerting_stack import alert_routes
@@ -31,7 +32,9 @@ class MonitoringStack(Stack):
     and bias read; its labeled rows go to the model's training pipeline).
 
     Deploy it after the Serving stack (the endpoints must exist) and after the baselines are in
-    the lake (the deploy fails otherwise; see docs/monitoring.md).
+    the lake (the deploy fails otherwise; see docs/monitoring.md). ``pipelines`` are every model's
+    pipeline, by model, whichever Training stack holds it (the stage's ``pipelines``); default:
+    ``training.pipelines``.
     """
 
     def __init__(
@@ -46,10 +49,12 @@ class MonitoringStack(Stack):
         network: MlNetwork,
         training: TrainingStack,
         alerts: AlertPath,
+        pipelines: Mapping[str, TrainingPipeline] | None = None,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
+        pipelines = training.pipelines if pipelines is None else pipelines
         removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
         self.key = kms.Key(self, "Key", description="Encrypts the logs of the monitoring functions",
                            enable_key_rotation=True, removal_policy=removal)
@@ -60,7 +65,7 @@ class MonitoringStack(Stack):
         self.feedback: dict[str, FeedbackLoop] = {}
         for key, monitor in settings.endpoints.items():
             endpoint, served = endpoints[key], serving.endpoints[key]
-            pipeline = training.pipelines.get(served.model) if served.model else None
+            pipeline = pipelines.get(served.model) if served.model else None
             capture = endpoint.capture
             assert capture is not None  # the configuration requires data capture
             ground_truth = None

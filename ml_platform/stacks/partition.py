@@ -2,14 +2,16 @@
 
 A *unit* is what one config key creates: a Glue dataset (``data_catalog.datasets``), a DataBrew
 dataset (``data_catalog.databrew``), an endpoint (``serving.endpoints``), a batch transform
-(``serving.batch``) or a monitored endpoint (``monitoring.endpoints``). The rule, for each kind:
+(``serving.batch``), a monitored endpoint (``monitoring.endpoints``) or a training pipeline
+(``training.pipelines``). The rule, for each kind:
 
 * units are placed in **config order** into groups of at most :data:`GROUP_SIZES` ``[kind]``;
   group 1 holds the first N, group 2 the next N, and so on;
 * group *i* of every kind that shares a stack family (Glue and DataBrew datasets: ``DataCatalog``;
-  endpoints and batch transforms: ``Serving``; monitored endpoints: ``Monitoring``) goes to stack
-  *i* of that family; stack 1 is today's stack (same construct id and name), stack *i* > 1 is
-  ``<Family><i>`` (``mlp-prod-DataCatalog2``);
+  endpoints and batch transforms: ``Serving``; monitored endpoints: ``Monitoring``; pipelines:
+  ``TrainingPipelines``) goes to stack *i* of that family; stack 1 is today's stack (same construct
+  id and name: :data:`FIRST_STACKS`, ``Training`` for the pipelines), stack *i* > 1 is
+  ``<Family><i>`` (``mlp-prod-DataCatalog2``, ``mlp-prod-TrainingPipelines2``);
 * so **appending** a unit never moves an existing one: it joins the last group, or opens the next
   stack. Removing or reordering units moves the ones after them (a replacement of their resources:
   append instead, and see docs/partitioning.md).
@@ -42,13 +44,21 @@ GROUP_SIZES: Mapping[str, int] = {
     # Monitoring: every monitor type plus a feedback loop, 30 resources / 58 KB with the
     # stack's share: 12 x 30 + 10 = 370 resources, ~740 KB.
     "monitoring": 12,
+    # Training: a pipeline is ~21 KB of template (definition inlined) and ~4 resources; the first
+    # stack also holds the roles, whose managed policies grow with every pipeline and endpoint of the
+    # environment (~560 KB at 20 pipelines and 50 endpoints): 8 x 21 + 640 = ~805 KB (77%).
+    "pipelines": 8,
 }
 
 #: The stack family each kind is placed in.
 FAMILIES: Mapping[str, str] = {
     "datasets": "DataCatalog", "databrew": "DataCatalog",
     "endpoints": "Serving", "batch": "Serving", "monitoring": "Monitoring",
+    "pipelines": "TrainingPipelines",
 }
+
+#: The construct id of a family's first stack where it is not the family's name.
+FIRST_STACKS: Mapping[str, str] = {"TrainingPipelines": "Training"}
 
 
 def groups(units: Iterable[K], size: int) -> list[list[K]]:
@@ -69,5 +79,5 @@ def partition(units: Mapping[str, Sequence[K]], sizes: Mapping[str, int] = GROUP
 
 def stack_id(family: str, index: int) -> str:
     """Construct id (and stack name suffix) of stack ``index`` (0-based) of ``family``:
-    ``DataCatalog``, ``DataCatalog2``, ..."""
-    return family if index == 0 else f"{family}{index + 1}"
+    ``DataCatalog``, ``DataCatalog2``, ...; ``Training``, ``TrainingPipelines2``, ... (:data:`FIRST_STACKS`)."""
+    return FIRST_STACKS.get(family, family) if index == 0 else f"{family}{index + 1}"

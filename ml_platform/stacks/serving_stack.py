@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Stack
@@ -16,6 +17,7 @@ from ml_platform.constructs.serving.model_endpoint import ModelEndpoint
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.serving.serving_model import ModelContainer, ModelSource
 from ml_platform.constructs.training.sagemaker_images import builtin_image
+from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.serving.serving_settings import ModelChoice, ServedContainer, ServingSettings
 from ml_platform.stacks.alerting_stack import alert_routes
 from ml_platform.stacks.training_stack import TrainingStack
@@ -31,7 +33,8 @@ class ServingStack(Stack):
     data that model's training pipeline registers (a model without a pipeline needs
     ``training.roles.inference.reads``); ``containers`` name images of the
     training stack's repositories (or built-in algorithms) and model data in the lake, which must
-    exist too (see docs/serving.md).
+    exist too (see docs/serving.md). ``pipelines`` are every model's pipeline, by model, whichever
+    Training stack holds it (the stage's ``pipelines``); default: ``training.pipelines``.
     """
 
     def __init__(
@@ -45,10 +48,12 @@ class ServingStack(Stack):
         network: MlNetwork,
         training: TrainingStack,
         alerts: AlertPath,
+        pipelines: Mapping[str, TrainingPipeline] | None = None,
         allow_data_deletion: bool,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
+        pipelines = training.pipelines if pipelines is None else pipelines
         self.alerts = alert_routes(self, alerts)
         role = training.roles.role("inference")
 
@@ -58,7 +63,7 @@ class ServingStack(Stack):
             if choice.version is not None:
                 assert model is not None  # the configuration requires a model with a version
                 group = training.registry.groups[model].model_package_group_name
-                pipeline = training.pipelines.get(model)
+                pipeline = pipelines.get(model)
                 return ModelSource.package(
                     self.format_arn(service="sagemaker", resource="model-package",
                                     resource_name=f"{group}/{choice.version}"),

@@ -33,11 +33,12 @@ class PlatformStage(Stage):
     """The platform's stacks for one environment; the stage id is the environment name.
 
     Stack names are ``<prefix>-<env>-<Stack>``; termination protection and tags come from the
-    environment's configuration. Datasets, endpoints and monitors are spread over as many
-    DataCatalog, Serving and Monitoring stacks as :mod:`ml_platform.stacks.partition` says
-    (``DataCatalog``, ``DataCatalog2``, ...): ``data_catalog_stacks``, ``serving_stacks`` and
-    ``monitoring_stacks`` list them, ``data_catalog``, ``serving`` and ``monitoring`` are the first,
-    and consumers see the union of their units (``datasets``, ``endpoints``).
+    environment's configuration. Datasets, training pipelines, endpoints and monitors are spread over
+    as many DataCatalog, Training, Serving and Monitoring stacks as :mod:`ml_platform.stacks.partition`
+    says (``DataCatalog``, ``DataCatalog2``, ...; ``Training``, ``TrainingPipelines2``, ...):
+    ``data_catalog_stacks``, ``training_stacks``, ``serving_stacks`` and ``monitoring_stacks`` list
+    them, ``data_catalog``, ``training``, ``serving`` and ``monitoring`` are the first, and consumers
+    see the union of their units (``datasets``, ``pipelines``, ``endpoints``).
     """
 
     def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
@@ -88,20 +89,29 @@ class PlatformStage(Stage):
         self.data_catalog: DataCatalogStack | None = self.data_catalog_stacks[0] if self.data_catalog_stacks else None
         #: Every dataset's processed output by name, whichever DataCatalog stack prepares it.
         self.datasets = {d: o for stack in self.data_catalog_stacks for d, o in stack.outputs.items()}
-        self.training: TrainingStack | None = None
-        if config.training is not None:
-            self.training = TrainingStack(
-                self,
-                "Training",
-                **self._stack_props("Training", "image repositories and model registry"),
-                settings=config.training,
-                name_prefix=name_prefix,
-                lake=self.data_lake.lake,
-                network=self.network.network,
-                alerts=alerts,
-                datasets=self.datasets if self.data_catalog_stacks else None,
-                feedback_models=config.feedback_models(),
-            )
+        self.training_stacks: list[TrainingStack] = []
+        training = config.training
+        if training is not None:
+            for index, part in enumerate(partition({"pipelines": [p.model for p in training.pipelines]})):
+                name = stack_id("TrainingPipelines", index)
+                self.training_stacks.append(TrainingStack(
+                    self,
+                    name,
+                    **self._stack_props(name, "image repositories and model registry" if index == 0
+                                        else f"training pipelines, part {index + 1}"),
+                    settings=training.model_copy(update={
+                        "pipelines": tuple(p for p in training.pipelines if p.model in part["pipelines"])}),
+                    name_prefix=name_prefix,
+                    lake=self.data_lake.lake,
+                    network=self.network.network,
+                    alerts=alerts,
+                    datasets=self.datasets if self.data_catalog_stacks else None,
+                    feedback_models=config.feedback_models(),
+                    primary=self.training_stacks[0] if self.training_stacks else None,
+                ))
+        self.training: TrainingStack | None = self.training_stacks[0] if self.training_stacks else None
+        #: Every model's training pipeline by model, whichever Training stack holds it.
+        self.pipelines = {m: p for stack in self.training_stacks for m, p in stack.pipelines.items()}
         self.serving_stacks: list[ServingStack] = []
         serving = config.serving
         if serving is not None:
@@ -120,6 +130,7 @@ class PlatformStage(Stage):
                     lake=self.data_lake.lake,
                     network=self.network.network,
                     training=self.training,
+                    pipelines=self.pipelines,
                     alerts=alerts,
                 ))
         self.serving: ServingStack | None = self.serving_stacks[0] if self.serving_stacks else None
@@ -143,6 +154,7 @@ class PlatformStage(Stage):
                     lake=self.data_lake.lake,
                     network=self.network.network,
                     training=self.training,
+                    pipelines=self.pipelines,
                     alerts=alerts,
                 )
                 for holder in dict.fromkeys(Stack.of(self.endpoints[k]) for k in part["monitoring"]):

@@ -32,7 +32,14 @@ class TrainingStack(Stack):
     ``feedback_models`` are the models whose served predictions come back labeled (a monitoring
     feedback loop writes their pipeline's ``feedback``). Failed pipeline executions, failed SageMaker
     jobs of the account (training, tuning, processing, transform) and approval decisions go to
-    ``alerts``."""
+    ``alerts``.
+
+    :param primary: the environment's first Training stack, when this is a further one
+        (``TrainingPipelines2``, ...) holding only ``settings.pipelines``: it uses the primary's
+        repositories, registry and roles (the primary grants every model's registration), creates no
+        personas and routes only its own pipelines' failures (the primary routes the account's
+        failed jobs). Default: ``None``, this is the first stack and owns them.
+    """
 
     def __init__(
         self,
@@ -47,27 +54,22 @@ class TrainingStack(Stack):
         allow_data_deletion: bool,
         datasets: Mapping[str, LakeDataset] | None = None,
         feedback_models: Collection[str] = (),
+        primary: TrainingStack | None = None,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
-        removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
         self.alerts = alert_routes(self, alerts)
-        self.images = ImageRepositories(self, "Images", repositories=settings.repositories,
-                                        name_prefix=name_prefix, removal_policy=removal)
-        self.registry = ModelRegistry(self, "Registry", models=settings.models, name_prefix=name_prefix,
-                                      alerts=self.alerts, removal_policy=removal)
-        boundary = (
-            iam.ManagedPolicy.from_managed_policy_name(self, "Boundary", settings.permissions_boundary)
-            if settings.permissions_boundary
-            else None
-        )
-        # A copy keyed by str: SageMakerRoles takes any role names (Mapping's key type is invariant).
-        roles: dict[str, RoleSettings] = {activity: role for activity, role in settings.roles.items()}
-        self.roles = SageMakerRoles(self, "Roles", lake=lake, settings=roles, network=network,
-                                    images=self.images, permissions_boundary=boundary)
-        if "pipeline" in self.roles.roles:
-            for model in settings.models:
-                self.registry.grant_register(self.roles.roles["pipeline"], model)
+        self.primary = primary
+        self.personas: SageMakerPersonas | None = None
+        self.images: ImageRepositories
+        self.registry: ModelRegistry
+        self.roles: SageMakerRoles
+        self.boundary: iam.IManagedPolicy | None
+        if primary is not None:
+            self.images, self.registry, self.roles = primary.images, primary.registry, primary.roles
+            self.boundary = primary.boundary
+        else:
+            self._shared(settings, name_prefix, lake, network, allow_data_deletion)
         self.pipelines = {
             pipeline.model: TrainingPipeline(
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
@@ -77,20 +79,44 @@ class TrainingStack(Stack):
             )
             for pipeline in settings.pipelines
         }
-        self.personas: SageMakerPersonas | None = None
-        if settings.personas is not None:
+        if primary is None and settings.personas is not None:
             self.personas = SageMakerPersonas(
                 self, "Personas", roles=self.roles, network=network, key=lake.encryption_key,
                 registry=self.registry, models=settings.models,
-                trusted_account=settings.personas.trusted_account, permissions_boundary=boundary,
+                trusted_account=settings.personas.trusted_account,
+                permissions_boundary=self.boundary,
             )
         self._route_failures()
 
+    def _shared(self, settings: TrainingSettings, name_prefix: str, lake: DataLake, network: MlNetwork,
+                allow_data_deletion: bool) -> None:
+        """The first stack's repositories, registry and roles, which further stacks' pipelines use."""
+        removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        self.images = ImageRepositories(self, "Images", repositories=settings.repositories,
+                                        name_prefix=name_prefix, removal_policy=removal)
+        self.registry = ModelRegistry(self, "Registry", models=settings.models, name_prefix=name_prefix,
+                                      alerts=self.alerts, removal_policy=removal)
+        self.boundary = (
+            iam.ManagedPolicy.from_managed_policy_name(self, "Boundary", settings.permissions_boundary)
+            if settings.permissions_boundary
+            else None
+        )
+        # A copy keyed by str: SageMakerRoles takes any role names (Mapping's key type is invariant).
+        roles: dict[str, RoleSettings] = {activity: role for activity, role in settings.roles.items()}
+        self.roles = SageMakerRoles(self, "Roles", lake=lake, settings=roles, network=network,
+                                    images=self.images, permissions_boundary=self.boundary)
+        if "pipeline" in self.roles.roles:
+            for model in settings.models:
+                self.registry.grant_register(self.roles.roles["pipeline"], model)
+
     def _route_failures(self) -> None:
-        """Failed executions of the pipelines, and failed SageMaker jobs of any origin."""
+        """Failed executions of this stack's pipelines, and (the first stack) failed SageMaker jobs of any origin."""
         if self.pipelines:
             self.alerts.route(self, "PipelineFailed", "A training pipeline execution failed", pipeline_execution_failed(
                 [sagemaker_pipeline_arn(self, p.pipeline_name) for p in self.pipelines.values()]))
+        if self.primary is not None:
+            self.alerts.cover_functions()
+            return
         for kind, (detail_type, _) in SAGEMAKER_JOBS.items():
             self.alerts.route(self, kind, f"A job failed: {detail_type}", sagemaker_job_failed(kind))
         self.alerts.cover_functions()

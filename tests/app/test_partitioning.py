@@ -143,3 +143,44 @@ def test_appending_a_dataset_changes_only_the_stack_it_joins(mid, appended):
     assert sorted(before) == sorted(after)
     changed = sorted(n for n in before if before[n].read_bytes() != after[n].read_bytes())
     assert changed == ["mlp-scale-DataCatalog3"]
+
+
+# -- training pipelines over several stacks ----------------------------------------------------------
+
+#: Two pipelines more than a Training stack holds (churn, m01...): the second stack has the last two
+#: models, and endpoint ep<N> serves model m<N>, the first of them.
+N = GROUP_SIZES["pipelines"]
+PIPELINES = {"datasets": 2, "databrew": 1, "models": N + 2, "endpoints": N + 2, "monitored": 2}
+
+
+@pytest.fixture(scope="module")
+def many_pipelines(tmp_path_factory):
+    return _synth(tmp_path_factory.mktemp("pipelines"), **PIPELINES)
+
+
+def test_pipelines_beyond_a_group_go_to_a_training_pipelines_stack_under_the_quota_share(many_pipelines):
+    stage, templates = many_pipelines
+    assert [s.stack_name for s in stage.training_stacks] == ["mlp-scale-Training", "mlp-scale-TrainingPipelines2"]
+    models = [p.model for p in stage.config.training.pipelines]
+    assert [list(s.pipelines) for s in stage.training_stacks] == groups(models, GROUP_SIZES["pipelines"])
+    assert sorted(stage.pipelines) == sorted(models)
+    second = stage.training_stacks[1]
+    assert second.roles is stage.training.roles and second.registry is stage.training.registry
+    for name, path in templates.items():
+        body = path.read_bytes()
+        resources = len(json.loads(body)["Resources"])
+        assert len(body) < QUOTA_SHARE * QUOTAS["bytes"] and resources < QUOTA_SHARE * QUOTAS["Resources"], name
+    resources = json.loads(templates["mlp-scale-TrainingPipelines2"].read_text())["Resources"]
+    pipelines = {r["Properties"]["PipelineName"] for r in resources.values() if r["Type"] == "AWS::SageMaker::Pipeline"}
+    assert pipelines == {f"mlp-scale-m{N:02d}", f"mlp-scale-m{N + 1:02d}"}
+    [failed] = [r["Properties"]["EventPattern"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert failed["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
+    assert not any(r["Type"] in ("AWS::IAM::Role", "AWS::SageMaker::ModelPackageGroup") for r in resources.values())
+
+
+def test_an_endpoint_serving_a_model_of_the_second_pipelines_stack_reads_its_artifacts(many_pipelines):
+    stage, templates = many_pipelines
+    assert stage.config.serving.endpoints[f"ep{N:03d}"].model == f"m{N:02d}"
+    training = json.loads(templates["mlp-scale-Training"].read_text())["Resources"]
+    policies = json.dumps([r["Properties"] for r in training.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")])
+    assert f"m{N:02d}/pipeline/models/" in policies  # the inference role's grant, made through stage.pipelines
