@@ -21,7 +21,7 @@ help:
 	@echo "make test                 run the whole test suite, gates and type checks included"
 	@echo "make docs                 the HTML API reference of ml_platform.constructs into build/docs/"
 	@echo "make typecheck            mypy and pyright on ml_platform/ and examples/ (settings: pyproject.toml)"
-	@echo "make bench                synth time, peak memory, resources and template sizes"
+	@echo "make bench [SCALE=1]      synth time, peak memory, resources and template sizes (SCALE: a generated large environment)"
 	@echo "make lineage              every lake location each resource reads or writes, checked (offline)"
 	@echo "make alerts               failure coverage: every run-time failure routed to an alert topic (offline)"
 	@echo "make lifecycle            the offline end-to-end run: lake -> features -> model -> serving -> feedback"
@@ -92,8 +92,13 @@ typecheck: setup
 	$(VENV)/bin/mypy
 	pyright --pythonpath $(VENV)/bin/python
 
+# make bench SCALE=1: the same on a generated environment (tools/scale_config.py: 200 Glue datasets,
+# 50 DataBrew datasets, 20 models with pipelines, 50 endpoints, 20 monitored) with every gate.
 bench: setup
-	$(OFFLINE) $(VENV)/bin/python tools/bench.py
+	@if [ -n "$(SCALE)" ]; then \
+	  dir=$$(mktemp -d) && $(VENV)/bin/python tools/scale_config.py "$$dir" && \
+	  $(OFFLINE) ML_PLATFORM_CONFIG_DIR="$$dir" $(VENV)/bin/python tools/bench.py; status=$$?; rm -rf "$$dir"; exit $$status; \
+	else $(OFFLINE) $(VENV)/bin/python tools/bench.py; fi
 
 lineage: setup
 	$(OFFLINE) $(VENV)/bin/python tools/lineage.py

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_RESOURCES = 500
 MAX_TEMPLATE_BYTES = 1_048_576
 MAX_INLINE_TEMPLATE_BYTES = 51_200
+#: Share of each CloudFormation limit a template may use (the platform's partitioning keeps under it).
+LIMIT_SHARE = 0.8
 
 
 def main() -> int:
@@ -47,17 +49,22 @@ def main() -> int:
         print(f"synth wall time: {wall:.1f} s   cpu time: {cpu:.1f} s   "
               f"peak memory (largest process): {peak_mib:.0f} MiB")
         print(f"{'stack':<32} {'resources':>9} {'of':>4} {'bytes':>9} {'% of 1 MB':>9} {'inline 51 KB':>13}")
-        total = 0
+        total, over = 0, []
         for assembly, stack, template in _stacks(Path(out)):
             body = (assembly / template).read_bytes()
             count = len(json.loads(body).get("Resources", {}))
             total += count
+            if count > LIMIT_SHARE * MAX_RESOURCES or len(body) > LIMIT_SHARE * MAX_TEMPLATE_BYTES:
+                over.append(stack)
             inline = "fits" if len(body) <= MAX_INLINE_TEMPLATE_BYTES else "via S3"
             print(
                 f"{stack:<32} {count:>9} {MAX_RESOURCES:>4} {len(body):>9} "
                 f"{100 * len(body) / MAX_TEMPLATE_BYTES:>8.1f}% {inline:>13}"
             )
         print(f"resources, every stack: {total}   cpu per resource: {1000 * cpu / max(total, 1):.1f} ms")
+        if over:
+            print(f"over {LIMIT_SHARE:.0%} of CloudFormation's resource or size limit: {', '.join(over)}")
+            return 1
     return 0
 
 
