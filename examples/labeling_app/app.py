@@ -7,22 +7,16 @@ its execution role; the lake, key, network and private workforce are the team's 
 attribute (no lookups: synth stays offline). The four cdk-nag packs gate synthesis.
 """
 
-from aws_cdk import App, Aspects, Environment, Stack, Validations
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from cdk_nag import (
-    AwsSolutionsChecks,
-    HIPAASecurityChecks,
-    NIST80053R5Checks,
-    PCIDSS321Checks,
-    WriteNagSuppressionsToCloudFormationAspect,
-)
 from constructs import Construct
 
 from ml_platform.constructs.labeling import LabelingTask, LabelingWorkforce, TaskSettings, WorkforceSettings
 from ml_platform.constructs.lake import DataLake, Zone
 from ml_platform.constructs.training import MlNetwork
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates, synthesize
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 #: The team's key; its policy already lets CloudWatch Logs and SageMaker (work team
@@ -67,14 +61,8 @@ class ScanLabeling(Stack):
         )
 
 
-app = App(context={
-    # Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding.
-    "@aws-cdk/core:failSynthOnValidationErrors": True,
-    "@aws-cdk/core:appMode": "inmemory",
-})
+# Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding, as the platform does.
+app = App(context=ENFORCED_VALIDATION_CONTEXT)
 ScanLabeling(app, "ScanLabeling", env=Environment(account=ACCOUNT, region=REGION))
-Validations.of(app).add_plugins(
-    AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
-)
-Aspects.of(app).add(WriteNagSuppressionsToCloudFormationAspect())
-app.synth()
+add_compliance_gates(app)  # the four cdk-nag packs; acknowledgments written beside their resources
+synthesize(app)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Model Monitor on a team's endpoint, over the team's own VPC, lake, role, key and alert topic.
 
-Install the library (``pip install 'sagemaker-ml-platform-cdk[all]'``: the analyzer image comes
-from the SageMaker SDK's table), then ``cdk synth``. The app creates a daily data quality
+Install the library (``pip install sagemaker-ml-platform-cdk``: the analyzer image URI comes
+from the library's table of SageMaker images), then ``cdk synth``. The app creates a daily data quality
 schedule of the endpoint ``churn`` (which captures to ``raw/data-capture/churn/``), the function
 that checks the baseline exists, and the alarms and rules that route violations and failed
 executions to the team's topic. The VPC, security group, buckets, key, monitoring role and topic
@@ -10,25 +10,19 @@ are the team's own, imported by attribute (no lookups: synth stays offline). The
 packs gate synthesis.
 """
 
-from aws_cdk import App, Aspects, Environment, Stack, Validations
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from cdk_nag import (
-    AwsSolutionsChecks,
-    HIPAASecurityChecks,
-    NIST80053R5Checks,
-    PCIDSS321Checks,
-    WriteNagSuppressionsToCloudFormationAspect,
-)
 from constructs import Construct
 
 from ml_platform.constructs.core import AlertRoutes
 from ml_platform.constructs.lake import HOURLY, DataLake, LakeDataset, Zone
 from ml_platform.constructs.monitoring import DataQuality, ModelMonitor, MonitorSettings
 from ml_platform.constructs.training import LakeLocation, LakeObject, MlNetwork
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates, synthesize
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 #: The team's key. Its policy already lets CloudWatch Logs, CloudWatch alarms and EventBridge use
@@ -78,14 +72,8 @@ class ChurnMonitoring(Stack):
         )
 
 
-app = App(context={
-    # Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding.
-    "@aws-cdk/core:failSynthOnValidationErrors": True,
-    "@aws-cdk/core:appMode": "inmemory",
-})
+# Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding, as the platform does.
+app = App(context=ENFORCED_VALIDATION_CONTEXT)
 ChurnMonitoring(app, "ChurnMonitoring", env=Environment(account=ACCOUNT, region=REGION))
-Validations.of(app).add_plugins(
-    AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
-)
-Aspects.of(app).add(WriteNagSuppressionsToCloudFormationAspect())
-app.synth()
+add_compliance_gates(app)  # the four cdk-nag packs; acknowledgments written beside their resources
+synthesize(app)

@@ -9,25 +9,19 @@ team's own, imported by attribute (no lookups: synth stays offline). The four cd
 synthesis.
 """
 
-from aws_cdk import App, Aspects, Environment, Stack, Validations
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from cdk_nag import (
-    AwsSolutionsChecks,
-    HIPAASecurityChecks,
-    NIST80053R5Checks,
-    PCIDSS321Checks,
-    WriteNagSuppressionsToCloudFormationAspect,
-)
 from constructs import Construct
 
 from ml_platform.constructs.core import AlertRoutes
 from ml_platform.constructs.lake import DataLake, LakeDataset, Zone
 from ml_platform.constructs.serving import AutoScalingSettings, EndpointSettings, ModelEndpoint, ModelSource
 from ml_platform.constructs.training import MlNetwork
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates, synthesize
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
@@ -70,14 +64,8 @@ class ChurnServing(Stack):
         )
 
 
-app = App(context={
-    # Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding.
-    "@aws-cdk/core:failSynthOnValidationErrors": True,
-    "@aws-cdk/core:appMode": "inmemory",
-})
+# Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding, as the platform does.
+app = App(context=ENFORCED_VALIDATION_CONTEXT)
 ChurnServing(app, "ChurnServing", env=Environment(account=ACCOUNT, region=REGION))
-Validations.of(app).add_plugins(
-    AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
-)
-Aspects.of(app).add(WriteNagSuppressionsToCloudFormationAspect())
-app.synth()
+add_compliance_gates(app)  # the four cdk-nag packs; acknowledgments written beside their resources
+synthesize(app)

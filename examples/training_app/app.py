@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A SageMaker training pipeline over a team's own VPC, lake, key and alert topic.
 
-Install the library (``pip install 'sagemaker-ml-platform-cdk[all]'``: the built-in XGBoost
-image comes from the SageMaker SDK's table), then ``cdk synth``. The app creates the execution
+Install the library (``pip install 'sagemaker-ml-platform-cdk[all]'``: ``[rebalance]``
+for SMOTE; the built-in XGBoost image URI comes from the library's table), then ``cdk synth``. The app creates the execution
 roles (least privilege on the lake's prefixes), the model package group ``team-churn`` (approval
 decisions go to the team's topic) and the pipeline ``team-churn``: it trains XGBoost on the CSV
 training data under ``processed/churn/training/``, evaluates the model and registers it when its
@@ -10,18 +10,11 @@ AUC passes. The VPC, security group, buckets, key and topic are the team's own, 
 attribute (no lookups: synth stays offline). The four cdk-nag packs gate synthesis.
 """
 
-from aws_cdk import App, Aspects, Environment, Stack, Validations
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from cdk_nag import (
-    AwsSolutionsChecks,
-    HIPAASecurityChecks,
-    NIST80053R5Checks,
-    PCIDSS321Checks,
-    WriteNagSuppressionsToCloudFormationAspect,
-)
 from constructs import Construct
 
 from ml_platform.constructs.core import AlertRoutes
@@ -35,6 +28,7 @@ from ml_platform.constructs.training import (
     SageMakerRoles,
     TrainingPipeline,
 )
+from ml_platform.platform_app import ENFORCED_VALIDATION_CONTEXT, add_compliance_gates, synthesize
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 #: The team's key. Its policy already lets EventBridge use it (it encrypts the alert topic and
@@ -77,14 +71,8 @@ class ChurnTraining(Stack):
         )
 
 
-app = App(context={
-    # Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding.
-    "@aws-cdk/core:failSynthOnValidationErrors": True,
-    "@aws-cdk/core:appMode": "inmemory",
-})
+# Fail `python app.py` and `cdk synth` on any unacknowledged cdk-nag finding, as the platform does.
+app = App(context=ENFORCED_VALIDATION_CONTEXT)
 ChurnTraining(app, "ChurnTraining", env=Environment(account=ACCOUNT, region=REGION))
-Validations.of(app).add_plugins(
-    AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
-)
-Aspects.of(app).add(WriteNagSuppressionsToCloudFormationAspect())
-app.synth()
+add_compliance_gates(app)  # the four cdk-nag packs; acknowledgments written beside their resources
+synthesize(app)
