@@ -108,10 +108,26 @@ def missing_services(region: str, services: Mapping[str, tuple[str, ...]]) -> li
     return problems
 
 
+#: Endpoint prefix of each service in :data:`SERVICE_NAMES` whose prefix is not its name (the
+#: ``endpointPrefix`` of its botocore service model; a test compares them). Reading it from the
+#: model at synth would load each service's whole API description.
+ENDPOINT_PREFIXES: Mapping[str, str] = {
+    "cloudwatch": "monitoring",
+    "sagemaker": "api.sagemaker",
+    "ecr": "api.ecr",
+}
+
+
 @cache
 def available_regions(service: str, partition: str = "aws") -> tuple[str, ...]:
-    """Regions of ``partition`` in which ``service`` (a botocore service name) has an endpoint."""
-    return tuple(sorted(_session().get_available_regions(service, partition_name=partition)))
+    """Regions of ``partition`` in which ``service`` (a botocore service name) has an endpoint:
+    what ``botocore.session.Session.get_available_regions`` returns, sorted."""
+    prefix = ENDPOINT_PREFIXES.get(service, service)
+    for data in _session().get_data("endpoints")["partitions"]:
+        if data["partition"] == partition:
+            endpoints = data["services"].get(prefix, {}).get("endpoints", {})
+            return tuple(sorted(name for name in endpoints if name in data["regions"]))
+    return ()
 
 
 @cache

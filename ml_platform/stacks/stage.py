@@ -45,7 +45,6 @@ class PlatformStage(Stage):
         env = Environment(account=config.account, region=config.region)
         super().__init__(scope, config.name, env=env)
         self.config = config
-        tag_everything(self, config.tags.as_aws_tags())
         name_prefix = f"{config.prefix}-{config.name}"  # of every named resource: <prefix>-<env>-...
         self.alerting = AlertingStack(
             self,
@@ -173,6 +172,7 @@ class PlatformStage(Stage):
                 network=self.network.network,
                 alerts=alerts,
             )
+        tag_everything(self, config.tags.as_aws_tags())
 
     def _stack_props(self, stack: str, what: str) -> _StackProps:
         """Name, description, protection and data-deletion setting every stack of the stage takes."""

@@ -20,10 +20,12 @@ from ml_platform.constructs.core.iam_limits import (
     ROLE_INLINE_POLICIES_MAX_CHARS,
     TOKEN_CHARS,
     TRUST_POLICY_MAX_CHARS,
+    bounding_statement,
     document_chars,
     estimated_statement,
     template_problems,
 )
+from ml_platform.constructs.core import iam_limits, iam_roles
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.lake.s3_grants import grant_read_prefix
 from tests.iam_eval import permitted
@@ -187,3 +189,58 @@ def test_more_policies_than_iam_attaches_is_refused_in_one_line():
         "ManagedPolicyRole S/Role: statements need 11 managed policies of 6,144 characters with the 9 given; "
         "IAM attaches at most 10 to a role by default"
     )
+
+
+def _cross_stack_statements(count: int, *, minimize: bool = True) -> tuple[App, Stack, list[iam.PolicyStatement]]:
+    """Statements of a consumer stack on prefixes of a bucket and a key of another stack."""
+    app = App(context=MINIMIZE if minimize else {})
+    producer, consumer = Stack(app, "Lake", env=ENV), Stack(app, "S", env=ENV)
+    bucket, key = s3.Bucket(producer, "Bucket"), kms.Key(producer, "Key")
+    statements = [statement for i in range(count) for statement in (
+        iam.PolicyStatement(actions=[f"s3:GetObject{i % 3}"], resources=[bucket.arn_for_objects(f"data/set-{i:03d}/*")]),
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn],
+                            conditions={"StringEquals": {"kms:EncryptionContext:set": f"set-{i:03d}"}}),
+    )]
+    return app, consumer, statements
+
+
+def test_a_bound_is_never_shorter_than_the_estimate_and_keeps_references_apart():
+    _, stack, statements = _cross_stack_statements(2)
+    for statement in statements:
+        assert document_chars(bounding_statement(stack, statement)) >= document_chars(estimated_statement(stack, statement))
+    app = App()
+    producer, consumer = Stack(app, "Lake", env=ENV), Stack(app, "S2", env=ENV)
+    first, second = s3.Bucket(producer, "First"), s3.Bucket(producer, "Second")
+    bound = bounding_statement(consumer, iam.PolicyStatement(actions=["s3:ListBucket"],
+                                                             resources=[first.bucket_arn, second.bucket_arn]))
+    assert len(set(bound["Resource"])) == 2 and all(len(r) == TOKEN_CHARS for r in bound["Resource"])
+
+
+def test_bounds_place_statements_in_the_same_policies_as_estimates(monkeypatch):
+    def placement() -> list[int]:
+        _, stack, statements = _cross_stack_statements(90)
+        role = ManagedPolicyRole(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        for statement in statements:
+            role.add_to_policy(statement)
+        return [len(p.document.to_json()["Statement"]) for p in role.policies]
+
+    with_bounds = placement()
+    monkeypatch.setattr(iam_roles, "bounding_statement", iam_limits.estimated_statement)
+    assert len(with_bounds) > 1 and with_bounds == placement()
+
+
+def test_a_policy_that_fits_only_by_its_estimate_is_not_reported():
+    _, stack, statements = _cross_stack_statements(60, minimize=False)
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    policy = iam.ManagedPolicy(stack, "Policy", roles=[role])
+    added: list[iam.PolicyStatement] = []
+    for statement in statements:  # up to where the bound exceeds the quota (distinct statements: no merging)
+        added.append(statement)
+        policy.add_statements(statement)
+        if document_chars({"Statement": [bounding_statement(stack, s) for s in added]}) > MANAGED_POLICY_MAX_CHARS:
+            break
+    assert document_chars({"Statement": [estimated_statement(stack, s) for s in added]}) < MANAGED_POLICY_MAX_CHARS - 200
+    assert iam_size_problems(stack) == []
+    policy.add_statements(*_big_statements(20))  # over the quota by its estimate too: reported, with it
+    [problem] = iam_size_problems(stack)
+    assert re.search(r"managed policy S/Policy of role S/Role is about [\d,]+ characters", problem), problem

@@ -85,6 +85,17 @@ def test_unknown_region_is_one_region_problem_listing_the_regions_of_its_partiti
     assert problem.endswith("(upgrade botocore if the region is new) (got 'eu-central-9')")
 
 
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_regions_are_those_botocore_lists_for_each_service(partition):
+    session = region_services._session()
+    for service in SERVICE_NAMES:
+        prefix = session.get_service_data(service)["metadata"].get("endpointPrefix", service)
+        assert region_services.ENDPOINT_PREFIXES.get(service, service) == prefix, service
+        assert available_regions(service, partition) == tuple(
+            sorted(session.get_available_regions(service, partition_name=partition))
+        ), (service, partition)
+
+
 def test_every_declared_service_is_a_botocore_service_with_a_name():
     for services in SECTION_SERVICES.values():
         for service in services:

@@ -216,7 +216,9 @@ class AlertRoutes(Construct):
         functions aws-cdk-lib adds for its own custom resources."""
         stack = Stack.of(self)
         for construct in stack.node.find_all():
-            if (isinstance(construct, CfnResource) and construct.cfn_resource_type == "AWS::Lambda::Function"
+            # the L1 class, or a raw CfnResource as aws-cdk-lib's providers create (no type asked of the others)
+            if ((isinstance(construct, lambda_.CfnFunction) or type(construct) is CfnResource
+                 and construct.cfn_resource_type == "AWS::Lambda::Function")
                     and Stack.of(construct) is stack and construct.node.path not in self._covered):
                 self._covered.add(construct.node.path)
                 name = construct.node.path[len(stack.node.path) + 1:].replace("/", "-")

@@ -7,7 +7,6 @@ platform's app writes every exception into the template metadata beside its reso
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
 import jsii
@@ -197,14 +196,15 @@ class _WildcardAcknowledgments:
                 if statement.get("Effect") == "Allow"
                 for resource in _as_list(statement.get("Resource"))
             }
-            acknowledged = False
+            acknowledged: dict[str, str] = {}
             for resource, reason in self.entries:
                 flat = flatten_cfn_reference(stack.resolve(resource))
                 if "*" in flat and flat in present:
-                    acknowledge(policy, [f"AwsSolutions-IAM5[Resource::{flat}]"], reason)
-                    acknowledged = True
+                    acknowledged.setdefault(f"AwsSolutions-IAM5[Resource::{flat}]", reason)
+            for rule_id, reason in acknowledged.items():
+                acknowledge(policy, [rule_id], reason)
             if acknowledged:
-                _write_nag_metadata(policy)
+                _add_nag_metadata(policy, acknowledged)
         return []
 
 
@@ -212,18 +212,12 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _write_nag_metadata(resource: CfnResource) -> None:
-    """(Re)write ``cdk_nag.rules_to_suppress`` from every acknowledgment on or above ``resource``."""
-    seen: set[str] = set()
-    rules: list[dict[str, str]] = []
-    current: IConstruct | None = resource
-    while current is not None:
-        for entry in current.node.metadata:
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY and entry.data:
-                for qualified, reason in entry.data.items():
-                    rule_id = re.sub(r"^annotation::", "", qualified, flags=re.IGNORECASE)
-                    if rule_id not in seen:
-                        seen.add(rule_id)
-                        rules.append({"id": rule_id, "reason": reason})
-        current = current.node.scope
-    resource.add_metadata("cdk_nag", {"rules_to_suppress": rules})
+def _add_nag_metadata(resource: CfnResource, rules: dict[str, str]) -> None:
+    """Add ``rules`` (id: reason) to ``resource``'s ``cdk_nag.rules_to_suppress`` metadata, which
+    cdk-nag's aspect has written by now from the acknowledgments on and above it (validations run
+    after aspects)."""
+    existing = dict(resource.get_metadata("cdk_nag") or {})
+    listed = list(existing.get("rules_to_suppress", []))
+    known = {rule["id"] for rule in listed}
+    listed += [{"id": rule_id, "reason": reason} for rule_id, reason in rules.items() if rule_id not in known]
+    resource.add_metadata("cdk_nag", {**existing, "rules_to_suppress": listed})

@@ -22,6 +22,7 @@ from ml_platform.constructs.core.iam_limits import (
     EMPTY_DOCUMENT_CHARS,
     MANAGED_POLICIES_PER_ROLE,
     MANAGED_POLICY_MAX_CHARS,
+    bounding_statement,
     document_chars,
     estimated_statement,
 )
@@ -42,8 +43,13 @@ class ManagedPolicyRole(iam.Role):
     def __init__(self, scope: Construct, construct_id: str, **role_props: Any) -> None:
         super().__init__(scope, construct_id, **role_props)
         self._policies: list[iam.ManagedPolicy] = []
+        # the last policy: its statements, by what they merge on, and their characters still free
+        self._merged: dict[str, set[str]] = {}
+        self._statements: list[iam.PolicyStatement] = []
+        self._precise = False
         self._free_chars = 0
-        self._merged: dict[str, set[str]] = {}  # statements of the last policy, by what they merge on
+        self._minimize_flag: bool | None = None
+        self._stack = Stack.of(self)
         self._other_policies = len(role_props.get("managed_policies") or [])
         # Whatever depends on this role (a function, a job) waits for its policies, which
         # themselves follow the role; a DependsOn on the role too would only repeat its ARN reference.
@@ -70,14 +76,40 @@ class ManagedPolicyRole(iam.Role):
         return self.add_to_principal_policy(statement).statement_added
 
     def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:
-        """Add ``statement`` to the role's last managed policy, or a new one if it would not fit."""
-        estimate = estimated_statement(self, statement)
+        """Add ``statement`` to the role's last managed policy, or a new one if it would not fit.
+
+        Statements are first measured by their cheap upper bound
+        (:func:`~ml_platform.constructs.core.iam_limits.bounding_statement`); once the bounds of a
+        policy's statements no longer fit, that policy's statements are measured again by their
+        estimates, and so is every later statement of it. Where bounds fit, estimates fit too, so
+        statements land in the same policies as if every one had been estimated.
+        """
+        estimate = (estimated_statement if self._precise else bounding_statement)(self._stack, statement)
+        if self._policies and self._cost(estimate) > self._free_chars and self._merged and not self._precise:
+            self._measure_precisely()
+            estimate = estimated_statement(self._stack, statement)
         if not self._policies or self._cost(estimate) > self._free_chars and self._merged:
             self._add_policy()
         self._free_chars -= self._cost(estimate, record=True)
+        self._statements.append(statement)
         policy = self._policies[-1]
         policy.add_statements(statement)
         return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=policy)
+
+    def _measure_precisely(self) -> None:
+        """Measure the last policy again from its statements' estimates instead of their bounds."""
+        statements = self._statements
+        self._start_measuring()
+        self._precise = True
+        for statement in statements:
+            self._free_chars -= self._cost(estimated_statement(self._stack, statement), record=True)
+        self._statements = statements
+
+    def _start_measuring(self) -> None:
+        self._merged = {}
+        self._statements = []
+        self._precise = False
+        self._free_chars = MANAGED_POLICY_MAX_CHARS - EMPTY_DOCUMENT_CHARS + 1  # the first statement has no comma
 
     def _cost(self, estimate: dict[str, Any], *, record: bool = False) -> int:
         """Characters ``estimate`` adds to the last policy: none for a duplicate, only its new
@@ -108,12 +140,13 @@ class ManagedPolicyRole(iam.Role):
         # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
         policy = iam.ManagedPolicy(self, "Policy" if number == 1 else f"Policy{number}", roles=[self])  # pyright: ignore[reportArgumentType]
         self._policies.append(policy)
-        self._merged = {}
-        self._free_chars = MANAGED_POLICY_MAX_CHARS - EMPTY_DOCUMENT_CHARS + 1  # the first statement has no comma
+        self._start_measuring()
 
     @property
     def _minimize(self) -> bool:
-        return FeatureFlags.of(self).is_enabled("@aws-cdk/aws-iam:minimizePolicies") is True
+        if self._minimize_flag is None:  # a feature flag is fixed once the app's context is read
+            self._minimize_flag = FeatureFlags.of(self).is_enabled("@aws-cdk/aws-iam:minimizePolicies") is True
+        return self._minimize_flag
 
     @classmethod
     def for_service(

@@ -23,7 +23,8 @@ def check_prefix(prefix: str) -> str:
 
     :raises ValueError: naming the prefix and the expected form.
     """
-    if not Token.is_unresolved(prefix) and not _PREFIX.match(prefix):
+    # "${Token[" begins every string token aws-cdk-lib encodes: a plain string needs no call to it
+    if not _PREFIX.match(prefix) and ("${Token[" not in prefix or not Token.is_unresolved(prefix)):
         raise ValueError(
             f"prefix {prefix!r} is invalid; use '' or path segments each ending in '/' "
             "(letters, digits and !_.*'()=- only), e.g. 'sales/' or 'sales/year=2024/'"

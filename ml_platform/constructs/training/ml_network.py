@@ -135,13 +135,17 @@ class INetwork(Protocol):
 
 
 def subnet_ids(network: INetwork) -> list[str]:
-    """The IDs of the subnets ``network`` runs workloads in."""
-    chosen = network.subnets  # jsii passes a struct to a method as keyword arguments
-    return network.vpc.select_subnets(
-        availability_zones=chosen.availability_zones, one_per_az=chosen.one_per_az,
-        subnet_filters=chosen.subnet_filters, subnet_group_name=chosen.subnet_group_name,
-        subnets=chosen.subnets, subnet_type=chosen.subnet_type,
-    ).subnet_ids
+    """The IDs of the subnets ``network`` runs workloads in (selected once per network)."""
+    cached: list[str] | None = getattr(network, "_ml_platform_subnet_ids", None)
+    if cached is None:
+        chosen = network.subnets  # jsii passes a struct to a method as keyword arguments
+        cached = network.vpc.select_subnets(
+            availability_zones=chosen.availability_zones, one_per_az=chosen.one_per_az,
+            subnet_filters=chosen.subnet_filters, subnet_group_name=chosen.subnet_group_name,
+            subnets=chosen.subnets, subnet_type=chosen.subnet_type,
+        ).subnet_ids
+        setattr(network, "_ml_platform_subnet_ids", cached)
+    return list(cached)
 
 
 class ExistingNetwork(Construct):
