@@ -203,7 +203,14 @@ def test_consolidation_may_read_the_output_and_pre_annotation_has_no_permissions
     statements = found[logical_id(stack, stack.task.consolidation.role.policy)]["Properties"]["PolicyDocument"]["Statement"]
     reads = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
     assert reads and all("/labeling/labels/*" in json.dumps(s["Resource"]) for s in reads)
-    assert stack.task.pre_annotation.role.policies == []  # it calls nothing
+    # it calls nothing: its role may only log to its own group and attach it to the VPC
+    pre = stack.task.pre_annotation
+    [policy] = pre.role.policies
+    allowed = {a for s in found[logical_id(stack, policy)]["Properties"]["PolicyDocument"]["Statement"]
+               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert allowed == {"logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface",
+                       "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                       "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
 
 
 def test_the_input_bucket_gets_ground_truths_cors_rule_only(cognito):

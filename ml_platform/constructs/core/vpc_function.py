@@ -17,19 +17,21 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ml_platform.constructs.core.compliance import (
-    acknowledge,
     acknowledge_compliance_rule,
+    acknowledge_wildcard_resource,
     default_resource,
     skip_checkov,
 )
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
-from ml_platform.constructs.training.ml_network import INetwork
+from ml_platform.constructs.training.ml_network import INetwork, grant_network_interfaces
 from ml_platform.runtime import LAMBDAS_DIR, RUNTIME
 
-VPC_ACCESS_POLICY = ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                     "AWSLambdaVPCAccessExecutionRole]")
-_VPC_ACCESS = ("AWS's AWSLambdaVPCAccessExecutionRole, which aws-cdk-lib attaches to functions in a VPC, "
-               "only lets Lambda manage the function's network interfaces in the platform's subnets.")
+#: What Lambda needs of a function's role to attach it to a VPC (Lambda Developer Guide, "Giving
+#: Lambda functions access to resources in an Amazon VPC"; the AWS managed policy
+#: AWSLambdaVPCAccessExecutionRole holds the same on "*"): interface actions besides creation,
+#: and the describe calls IAM authorizes only on "*".
+VPC_INTERFACE_ACTIONS = ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 
 
 class VpcFunction(Construct):
@@ -71,7 +73,15 @@ class VpcFunction(Construct):
                                     removal_policy=removal_policy),
             description=description,
         )
+        # aws-cdk-lib attaches AWSLambdaBasicExecutionRole and AWSLambdaVPCAccessExecutionRole only
+        # to a role it creates: this role gets their permissions, narrowed to the function's own
+        # log group and network. Lambda checks the interface permissions when it creates the function.
+        self.function.log_group.grant_write(self.role)
+        grant_network_interfaces(self.role, network, actions=VPC_INTERFACE_ACTIONS,
+                                 describe=VPC_DESCRIBE_ACTIONS, service="Lambda")
+        acknowledge_wildcard_resource(
+            self.role, "*", "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets, which Lambda calls to "
+            "attach the function to its VPC, have no resource-level permissions.")
         function = default_resource(self.function, lambda_.CfnFunction)
         acknowledge_compliance_rule(function, "LambdaDLQ", no_dlq_reason)
         skip_checkov(function, "CKV_AWS_116", no_dlq_reason)
-        acknowledge(self.role, [VPC_ACCESS_POLICY], _VPC_ACCESS)

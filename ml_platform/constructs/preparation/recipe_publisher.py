@@ -81,6 +81,12 @@ class RecipePublisher(Construct):
             self, "FrameworkRole", service="lambda.amazonaws.com",
             description="Runs the custom-resource provider framework of the recipe publisher",
         )
+        # aws-cdk-lib gives a role it is handed no logging permissions: each writes its own group
+        self.function.log_group.grant_write(self.role)
+        provider_logs = logs.LogGroup(
+            self, "ProviderLogs", encryption_key=logs_key, retention=log_retention, removal_policy=removal_policy,
+        )
+        provider_logs.grant_write(self.framework_role)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -89,10 +95,7 @@ class RecipePublisher(Construct):
             # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
             framework_on_event_role=self.framework_role,  # pyright: ignore[reportArgumentType]
             provider_function_env_encryption=logs_key,
-            log_group=logs.LogGroup(
-                self, "ProviderLogs", encryption_key=logs_key, retention=log_retention,
-                removal_policy=removal_policy,
-            ),
+            log_group=provider_logs,
         )
         framework = default_resource(self.provider.node.find_child("framework-onEvent"), lambda_.CfnFunction)
         framework.reserved_concurrent_executions = 2

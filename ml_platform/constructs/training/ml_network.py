@@ -18,12 +18,17 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 
 from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import AfterValidator, Field, model_validator
 
-from ml_platform.constructs.core.compliance import VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID, explain_cdk_provider
+from ml_platform.constructs.core.compliance import (
+    VPC_RESTRICT_DEFAULT_SG_PROVIDER_ID,
+    acknowledge_wildcard_resource,
+    explain_cdk_provider,
+)
 from ml_platform.constructs.core.keys import allow_cloudwatch_logs
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.naming import pascal_case
@@ -132,6 +137,34 @@ class INetwork(Protocol):
         """Whether workloads in :attr:`subnets` reach the interface endpoint ``endpoint`` (a key of
         :data:`ENDPOINTS`, e.g. ``sagemaker_api``)."""
         ...
+
+
+def grant_network_interfaces(role: ManagedPolicyRole, network: INetwork, *, actions: Sequence[str],
+                             describe: Sequence[str], service: str) -> None:
+    """Let ``role`` create elastic network interfaces only in ``network``'s subnets with its job
+    security group, run ``actions`` (delete, ...) only on interfaces in its VPC (condition
+    ``ec2:Vpc``), and the ``describe`` calls, which IAM authorizes only on ``*``.
+
+    ``service`` (e.g. ``"SageMaker"``) names who manages the interfaces in the acknowledgment of
+    the interface wildcard (their IDs are not known in advance).
+    """
+    stack = Stack.of(role)
+    subnets = [stack.format_arn(service="ec2", resource="subnet", resource_name=s) for s in subnet_ids(network)]
+    group = stack.format_arn(service="ec2", resource="security-group",
+                             resource_name=network.job_security_group.security_group_id)
+    interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["ec2:CreateNetworkInterface"], resources=[*subnets, group, interfaces]))
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=list(actions), resources=[interfaces],
+        conditions={"ArnEquals": {"ec2:Vpc": stack.format_arn(service="ec2", resource="vpc",
+                                                              resource_name=network.vpc.vpc_id)}},
+    ))
+    acknowledge_wildcard_resource(
+        role, interfaces, f"{service} creates and removes network interfaces whose IDs are not known in "
+        "advance; creation is limited to the platform's subnets and security group and the other "
+        "interface actions to interfaces in its VPC.")
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(describe), resources=["*"]))
 
 
 def subnet_ids(network: INetwork) -> list[str]:

@@ -23,7 +23,7 @@ from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
 from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.lake.lake_access import ILake, Zone
 from ml_platform.constructs.training.image_repositories import ImageRepositories
-from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
+from ml_platform.constructs.training.ml_network import INetwork, grant_network_interfaces
 from ml_platform.constructs.lake.s3_grants import check_prefix
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
@@ -172,32 +172,14 @@ class SageMakerRoles(Construct):
 
     def _grant_network(self, role: ManagedPolicyRole) -> None:
         """Elastic network interfaces in the platform's subnets with its security group."""
-        stack = Stack.of(self)
-        network = self.network
-        assert network is not None
-        subnets = [stack.format_arn(service="ec2", resource="subnet", resource_name=s)
-                   for s in subnet_ids(network)]
-        group = stack.format_arn(service="ec2", resource="security-group",
-                                 resource_name=network.job_security_group.security_group_id)
-        interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["ec2:CreateNetworkInterface"], resources=[*subnets, group, interfaces]))
-        role.add_to_principal_policy(iam.PolicyStatement(
+        assert self.network is not None
+        grant_network_interfaces(
+            role, self.network, service="SageMaker",
             actions=["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
                      "ec2:DeleteNetworkInterfacePermission"],
-            resources=[interfaces],
-            conditions={"ArnEquals": {"ec2:Vpc": stack.format_arn(service="ec2", resource="vpc",
-                                                                  resource_name=network.vpc.vpc_id)}},
-        ))
-        acknowledge_wildcard_resource(
-            role, interfaces, "SageMaker creates and removes network interfaces whose IDs are not "
-            "known in advance; creation is limited to the platform's subnets and security group and "
-            "deletion to interfaces in its VPC.")
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-                     "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
-            resources=["*"],
-        ))
+            describe=["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
+                      "ec2:DescribeSecurityGroups", "ec2:DescribeDhcpOptions"],
+        )
 
     def _grant_pipeline(self, role: ManagedPolicyRole) -> None:
         """Start and watch processing and training jobs, passing only the other execution roles."""
