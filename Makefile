@@ -15,7 +15,7 @@ CDK := cdk --no-notices
 # Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup synth-setup synth test docs typecheck bench lineage alerts lifecycle snapshots deploy diff preflight clean
+.PHONY: help setup synth-setup synth test docs typecheck bench lineage alerts lifecycle review snapshots deploy diff preflight clean
 help:
 	@echo "make synth [ENV=<env>]    synthesize every environment (config/*.yaml), or ENV's, into cdk.out/"
 	@echo "make test                 run the whole test suite, gates and type checks included"
@@ -25,7 +25,8 @@ help:
 	@echo "make lineage              every lake location each resource reads or writes, checked (offline)"
 	@echo "make alerts               failure coverage: every run-time failure routed to an alert topic (offline)"
 	@echo "make lifecycle            the offline end-to-end run: lake -> features -> model -> serving -> feedback"
-	@echo "make snapshots            rewrite tests/snapshots/ from the current synth"
+	@echo "make review               review/<env>/: report, diff against the snapshots, architecture picture, idle cost (offline)"
+	@echo "make snapshots            rewrite tests/snapshots/ and review/prod/ from the current synth"
 	@echo "make diff ENV=<env>       cdk diff one environment (AWS credentials needed)"
 	@echo "make deploy ENV=<env>     cdk deploy one environment (AWS credentials, bootstrapped account)"
 	@echo "environments: $(ENVIRONMENTS)"
@@ -109,8 +110,12 @@ alerts: setup
 lifecycle: setup
 	$(OFFLINE) $(VENV)/bin/python tools/lifecycle.py
 
+# The picture is rendered by Graphviz and resvg compiled to WebAssembly (npm devDependencies).
+review: setup
+	$(OFFLINE) $(VENV)/bin/python -m tools.review
+
 snapshots: setup
-	$(OFFLINE) UPDATE_SNAPSHOTS=1 $(VENV)/bin/python -m pytest tests/app/test_snapshots.py -q
+	$(OFFLINE) UPDATE_SNAPSHOTS=1 $(VENV)/bin/python -m pytest tests/app/test_snapshots.py tests/app/test_review.py -q
 
 preflight: synth-setup
 	@test -n "$(ENV)" || { echo "ENV is required: make $(MAKECMDGOALS) ENV=<one of: $(ENVIRONMENTS)>" >&2; exit 2; }

@@ -14,11 +14,14 @@ import json
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from ml_platform.constructs.core.iam_limits import largest_policy_share  # noqa: E402
 #: CloudFormation quotas: resources per stack, template body size via S3 (CDK uploads templates
 #: through the bootstrap bucket) and inline.
 MAX_RESOURCES = 500
@@ -48,22 +51,28 @@ def main() -> int:
         peak_mib, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
         print(f"synth wall time: {wall:.1f} s   cpu time: {cpu:.1f} s   "
               f"peak memory (largest process): {peak_mib:.0f} MiB")
-        print(f"{'stack':<32} {'resources':>9} {'of':>4} {'bytes':>9} {'% of 1 MB':>9} {'inline 51 KB':>13}")
+        print(f"{'stack':<32} {'resources':>9} {'of':>4} {'bytes':>9} {'% of 1 MB':>9} {'inline 51 KB':>13}  "
+              "largest IAM document, % of its quota (characters, estimated as synth checks them)")
         total, over = 0, []
+        templates: dict[Path, dict[str, dict]] = {}
+        for assembly, stack, template in _stacks(Path(out)):
+            templates.setdefault(assembly, {})[stack] = json.loads((assembly / template).read_bytes())
         for assembly, stack, template in _stacks(Path(out)):
             body = (assembly / template).read_bytes()
-            count = len(json.loads(body).get("Resources", {}))
+            count = len(templates[assembly][stack].get("Resources", {}))
             total += count
-            if count > LIMIT_SHARE * MAX_RESOURCES or len(body) > LIMIT_SHARE * MAX_TEMPLATE_BYTES:
+            share, policy = largest_policy_share(templates[assembly], stack)
+            if count > LIMIT_SHARE * MAX_RESOURCES or len(body) > LIMIT_SHARE * MAX_TEMPLATE_BYTES or share > 1:
                 over.append(stack)
             inline = "fits" if len(body) <= MAX_INLINE_TEMPLATE_BYTES else "via S3"
             print(
                 f"{stack:<32} {count:>9} {MAX_RESOURCES:>4} {len(body):>9} "
-                f"{100 * len(body) / MAX_TEMPLATE_BYTES:>8.1f}% {inline:>13}"
+                f"{100 * len(body) / MAX_TEMPLATE_BYTES:>8.1f}% {inline:>13}  "
+                + (f"{100 * share:5.1f}% {policy}" if policy else "-")
             )
         print(f"resources, every stack: {total}   cpu per resource: {1000 * cpu / max(total, 1):.1f} ms")
         if over:
-            print(f"over {LIMIT_SHARE:.0%} of CloudFormation's resource or size limit: {', '.join(over)}")
+            print(f"over {LIMIT_SHARE:.0%} of CloudFormation's resource or size limit, or an IAM quota: {', '.join(over)}")
             return 1
     return 0
 

@@ -23,6 +23,7 @@ from ml_platform.constructs.core.iam_limits import (
     bounding_statement,
     document_chars,
     estimated_statement,
+    largest_policy_share,
     template_problems,
 )
 from ml_platform.constructs.core import iam_limits, iam_roles
@@ -244,3 +245,20 @@ def test_a_policy_that_fits_only_by_its_estimate_is_not_reported():
     policy.add_statements(*_big_statements(20))  # over the quota by its estimate too: reported, with it
     [problem] = iam_size_problems(stack)
     assert re.search(r"managed policy S/Policy of role S/Role is about [\d,]+ characters", problem), problem
+
+
+def test_the_largest_document_of_a_stack_is_reported_as_a_share_of_its_quota():
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::GetAtt": ["Bucket", "Arn"]}}
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    template = {"Resources": {
+        "Bucket": {"Type": "AWS::S3::Bucket"},
+        "Small": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": document}},
+        "Large": {"Type": "AWS::IAM::ManagedPolicy",
+                  "Properties": {"PolicyDocument": {**document, "Statement": [statement] * 3}}},
+    }}
+    rendered = {**statement, "Resource": "x" * ATTRIBUTE_CHARS[("AWS::S3::Bucket", "Arn")]}
+    size = len(json.dumps({**document, "Statement": [rendered] * 3}, separators=(",", ":")))
+    share, described = largest_policy_share({"S": template}, "S")
+    assert share == size / MANAGED_POLICY_MAX_CHARS
+    assert described == f"managed policy Large: {size:,} of {MANAGED_POLICY_MAX_CHARS:,}"
+    assert largest_policy_share({"S": {"Resources": {}}}, "S") == (0.0, "")

@@ -159,22 +159,48 @@ def template_problems(templates: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """:func:`iam_size_problems` of synthesized templates, ``{stack name: template}`` of one
     environment (outputs of these stacks give cross-stack values their type). Resources are
     named by their ``aws:cdk:path`` metadata, else by logical ID."""
-    outputs = {
-        (name, output): (value.get("Value"), template)
-        for name, template in templates.items() for output, value in template.get("Outputs", {}).items()
-    }
-    exports = {
-        json.dumps(value["Export"]["Name"]): (value.get("Value"), template)
-        for template in templates.values() for value in template.get("Outputs", {}).values() if "Export" in value
-    }
     problems: list[str] = []
     for name, template in templates.items():
-        resources = {
-            lid: {**r, "Path": f"{name}/{r.get('Metadata', {}).get('aws:cdk:path', lid)}"}
-            for lid, r in template.get("Resources", {}).items()
-        }
-        problems += _problems(resources, _Lookup(template.get("Resources", {}), outputs, exports))
+        problems += _problems(_named_resources(name, template), _template_lookup(templates, template))
     return problems
+
+
+def largest_policy_share(templates: Mapping[str, Mapping[str, Any]], stack: str) -> tuple[float, str]:
+    """The IAM document of ``stack`` (a key of ``templates``) nearest its quota: its estimated
+    share of the quota and a description, e.g. ``(0.71, "managed policy RolePolicy: 4,362 of
+    6,144")``; ``(0.0, "")`` without one. Measured as :func:`template_problems` measures."""
+    template = templates[stack]
+    lookup = _template_lookup(templates, template)
+    best: tuple[float, str] = (0.0, "")
+    for lid, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        documents = {
+            "AWS::IAM::ManagedPolicy": [("managed policy", props.get("PolicyDocument"), MANAGED_POLICY_MAX_CHARS)],
+            "AWS::IAM::Policy": [("policy", props.get("PolicyDocument"), ROLE_INLINE_POLICIES_MAX_CHARS)],
+            "AWS::IAM::Role": [("trust policy of", props.get("AssumeRolePolicyDocument"), TRUST_POLICY_MAX_CHARS)],
+        }.get(resource.get("Type", ""), [])
+        for kind, document, quota in documents:
+            if document is not None:
+                size = _chars(document, lookup)
+                best = max(best, (size / quota, f"{kind} {lid}: {size:,} of {quota:,}"))
+    return best
+
+
+def _named_resources(name: str, template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lid: {**r, "Path": f"{name}/{r.get('Metadata', {}).get('aws:cdk:path', lid)}"}
+            for lid, r in template.get("Resources", {}).items()}
+
+
+def _template_lookup(templates: Mapping[str, Mapping[str, Any]], template: Mapping[str, Any]) -> _Lookup:
+    outputs = {
+        (name, output): (value.get("Value"), other)
+        for name, other in templates.items() for output, value in other.get("Outputs", {}).items()
+    }
+    exports = {
+        json.dumps(value["Export"]["Name"]): (value.get("Value"), other)
+        for other in templates.values() for value in other.get("Outputs", {}).values() if "Export" in value
+    }
+    return _Lookup(template.get("Resources", {}), outputs, exports)
 
 
 # -- the quotas ----------------------------------------------------------------------------------

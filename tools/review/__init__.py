@@ -1,0 +1,1 @@
+"""Offline review of an environment's synthesized templates (``python -m tools.review``)."""
