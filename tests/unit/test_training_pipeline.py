@@ -43,8 +43,7 @@ def default():
 
 def steps(definition) -> dict[str, dict]:
     found = {s["Name"]: s for s in definition["Steps"]}
-    condition = found.get("CheckMetric")
-    if condition:
+    for condition in [s for s in definition["Steps"] if s["Type"] == "Condition"]:
         for nested in condition["Arguments"]["IfSteps"] + condition["Arguments"]["ElseSteps"]:
             found[nested["Name"]] = nested
     return found
@@ -54,11 +53,12 @@ def ref(stack, construct) -> dict:
     return {"Fn::GetAtt": [stack.resolve(construct.node.default_child.logical_id), "Arn"]}
 
 
-def test_steps_prepare_train_evaluate_condition_register_or_fail(default):
+def test_steps_prepare_train_evaluate_baselines_condition_register_or_fail(default):
     _, _, _, definition, _ = default
     assert definition["Version"] == "2020-12-01"
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
-        ("Prepare", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"), ("CheckMetric", "Condition")]
+        ("Prepare", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"), ("Baselines", "Processing"),
+        ("CheckMetric", "Condition")]
     found = steps(definition)
     assert (found["Register"]["Type"], found["MetricTooLow"]["Type"]) == ("RegisterModel", "Fail")
     assert [p["Name"] for p in definition["Parameters"]] == ["InputData", "ModelApprovalStatus"]
@@ -90,7 +90,7 @@ def test_every_job_runs_in_the_vpc_with_the_lake_key_and_its_role(default):
     assert "LakeKey" in json.dumps(key)  # the lake key, imported from the lake's stack
     subnets = [stack.resolve(s.subnet_id) for s in pipeline.network.vpc.isolated_subnets]
     group = stack.resolve(pipeline.network.job_security_group.security_group_id)
-    for name in ("Prepare", "Evaluate"):
+    for name in ("Prepare", "Evaluate", "Baselines"):
         arguments = found[name]["Arguments"]
         assert arguments["NetworkConfig"]["VpcConfig"] == {"SecurityGroupIds": [group], "Subnets": subnets}
         assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key

@@ -2,12 +2,18 @@
 
 Steps: Features (processing, with ``features``: the model's training set from lake datasets and
 labeled feedback, see :mod:`~ml_platform.constructs.preparation.feature_settings`) -> Prepare (processing:
-split into train/validation/test, optionally SMOTE on the train split) -> Train (built-in algorithm or a
+split into train/validation/test, optionally SMOTE on the train split) -> with ``bias_check``: Bias
+(processing: Clarify's pre-training bias metrics of the train split, ``bias.py``) -> CheckBias
+(condition: every configured metric within its threshold, else the Fail step BiasTooHigh; Train
+depends on it) -> Train (built-in algorithm or a
 platform image; managed spot training with checkpoints in the artifacts zone; File, FastFile or
 Pipe input) or Tune (hyperparameter tuning, optionally warm-started from a parent tuning job) ->
-Evaluate (processing in the training image, as the processing role: ``evaluation.json``) ->
-CheckMetric (condition on the evaluation metric) -> Register (model package,
-``PendingManualApproval``) or Fail.
+Evaluate (processing in the training image, as the processing role: ``evaluation.json`` and the
+test split's model quality statistics and constraints) -> Baselines (processing, after Evaluate:
+Model Monitor data-quality ``statistics.json``/``constraints.json`` of the train split, computed
+by the drift job's ``drift.py baseline``) -> CheckMetric (condition on the evaluation metric) ->
+Register (model package, ``PendingManualApproval``, carrying the baselines as ``ModelMetrics`` and
+``DriftCheckBaselines``) or Fail.
 
 Evaluate loads the model the training step wrote, so a pipeline trains only what it can evaluate:
 built-in XGBoost (``xgboost-model`` in ``model.tar.gz``), or a custom image that runs ``python3``
@@ -26,6 +32,7 @@ the lake key.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -50,9 +57,18 @@ from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.sagemaker_images import builtin_image
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation, SageMakerRoles
 from ml_platform.constructs.core.validation import StrictSettings
+from ml_platform.jobs.training_pipeline.bias import METRICS as BIAS_METRICS
+from ml_platform.jobs.training_pipeline.evaluate import MODEL_QUALITY_DIR
 from ml_platform.runtime import JOBS_DIR
 
 SCRIPTS = JOBS_DIR / "training_pipeline"
+#: The drift job's folder, shipped (zipped) to the Baselines step, which runs its ``drift.py baseline``.
+DRIFT_CODE = JOBS_DIR / "drift"
+#: Name of the label column in the baselines and bias report of a pipeline with ``input`` (its CSV
+#: has no header; the features are ``_c0``, ``_c1``, ... as Model Monitor names headerless columns).
+INPUT_LABEL = "label"
+#: Default thresholds of the pre-training bias gate (absolute values of Clarify's metrics).
+DEFAULT_BIAS_THRESHOLDS: dict[str, float] = {"CI": 0.3, "DPL": 0.2}
 #: The built-in algorithms a pipeline trains (those whose model the Evaluate step loads), with their image versions.
 ALGORITHM_VERSIONS = {"xgboost": "1.7-1"}
 #: Built-in algorithms refused, with the reason: the Evaluate step could not load their model.
@@ -117,6 +133,84 @@ class TuningSettings(StrictSettings):
         return self
 
 
+class BiasFacet(StrictSettings):
+    """A sensitive column and its sensitive group d (every other row is facet a).
+
+    :ivar column: a feature of the training set (``features``: one of its feature columns; an
+        encoded one is given by its category values; ``input``: ``_c0``, ``_c1``, ...).
+    :ivar values: the group's values. Give this or ``threshold``.
+    :ivar threshold: the group is the rows whose (numeric) value is greater than it.
+    """
+
+    column: Annotated[str, Field(min_length=1, max_length=256)]
+    values: Annotated[tuple[str | int | float, ...], Field(strict=False, min_length=1)] | None = None
+    threshold: Annotated[float, Field(strict=False)] | None = None
+
+    @model_validator(mode="after")
+    def _one_group(self) -> BiasFacet:
+        if (self.values is None) == (self.threshold is None):
+            raise ValueError(f"facet {self.column!r}: give values or threshold, exactly one")
+        return self
+
+
+class BiasCheck(StrictSettings):
+    """A pre-training bias gate: the Bias step computes SageMaker Clarify's pre-training metrics of
+    the train split per facet and writes Clarify's report (``analysis.json``) to the lake; the
+    pipeline fails (Fail step ``BiasTooHigh``) before training when a metric's absolute value
+    exceeds its threshold.
+
+    :ivar label: the label column. Default: the training set's (``features.label``, or
+        :data:`INPUT_LABEL` with ``input``); another name is refused.
+    :ivar positive_label_values: label values of the positive outcome. Default: ``[1]``.
+    :ivar facets: the sensitive columns, at least one.
+    :ivar metrics: metric name (``CI``, ``DPL``, ``KL``, ``JS``, ``LP``, ``TVD``, ``KS``) to the
+        largest absolute value allowed (above 0, at most the metric's largest possible value).
+        Default: :data:`DEFAULT_BIAS_THRESHOLDS`.
+    """
+
+    label: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    positive_label_values: Annotated[tuple[str | int | float, ...], Field(strict=False, min_length=1)] = (1,)
+    facets: Annotated[tuple[BiasFacet, ...], Field(strict=False, min_length=1)]
+    metrics: Annotated[dict[str, Annotated[float, Field(strict=False)]], Field(min_length=1)] = Field(
+        default_factory=lambda: dict(DEFAULT_BIAS_THRESHOLDS))
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        problems = []
+        for name, threshold in value.items():
+            if name not in BIAS_METRICS:
+                problems.append(f"unknown metric {name!r} (allowed: {', '.join(BIAS_METRICS)})")
+            elif not 0 < threshold <= BIAS_METRICS[name][1]:
+                problems.append(f"threshold {threshold:g} of {name} is out of range (above 0, at most "
+                                f"{BIAS_METRICS[name][1]:g})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    def problems(self, label: str, features: list[str] | None) -> list[str]:
+        """What does not fit a training set with ``label`` and the feature columns ``features``
+        (None: ``input`` data, whose features are ``_c0``, ``_c1``, ...)."""
+        found = []
+        if self.label is not None and self.label != label:
+            found.append(f"bias_check label {self.label!r} is not the training set's label {label!r}")
+        for facet in self.facets:
+            known = (features is not None and facet.column in features) or (
+                features is None and re.fullmatch(r"_c\d+", facet.column) is not None)
+            if not known:
+                allowed = ", ".join(features) if features is not None else "_c0, _c1, ... (input data has no names)"
+                found.append(f"bias_check facet column {facet.column!r} is not a feature of the training set "
+                             f"(label {label!r}; features: {allowed})")
+        return found
+
+    def config(self, label: str) -> dict[str, Any]:
+        """The ``--config`` JSON of ``bias.py``."""
+        return {"label": label, "positive_label_values": list(self.positive_label_values),
+                "facets": [{"column": f.column, **({"values": list(f.values)} if f.values is not None
+                                                   else {"threshold": f.threshold})} for f in self.facets],
+                "metrics": dict(sorted(self.metrics.items()))}
+
+
 class PipelineSettings(StrictSettings):
     """One training pipeline.
 
@@ -139,6 +233,7 @@ class PipelineSettings(StrictSettings):
     :ivar hyperparameters: passed to the algorithm as strings. Default: none.
     :ivar metric: the registration condition. Default: ``metrics.auc.value >= 0.7``.
     :ivar tuning: tune instead of training once. Default: none.
+    :ivar bias_check: a pre-training bias gate before training (:class:`BiasCheck`). Default: none.
     """
 
     model: Annotated[str, Field(min_length=1)]
@@ -158,6 +253,7 @@ class PipelineSettings(StrictSettings):
     hyperparameters: dict[str, str | int | float] = {}
     metric: MetricCheck = MetricCheck()
     tuning: TuningSettings | None = None
+    bias_check: BiasCheck | None = None
 
     @field_validator("algorithm", mode="before")
     @classmethod
@@ -177,7 +273,17 @@ class PipelineSettings(StrictSettings):
         if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
             raise ValueError(f"max_wait_minutes {self.max_wait_minutes} must be at least max_runtime_minutes "
                              f"{self.max_runtime_minutes} with spot training")
+        if self.bias_check is not None:
+            problems = self.bias_check.problems(self.label, [f.column for f in self.features.features]
+                                                if self.features is not None else None)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def label(self) -> str:
+        """The label column's name in the baselines and the bias report."""
+        return self.features.label if self.features is not None else INPUT_LABEL
 
 
 def _input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
@@ -185,6 +291,11 @@ def _input(name: str, uri: Any, local_path: str) -> dict[str, Any]:
     return {"InputName": name, "AppManaged": False, "S3Input": {
         "S3Uri": uri, "LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File",
         "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}}
+
+
+def _step_output(step: str, output: str) -> dict[str, str]:
+    """The S3 URI a processing step wrote ``output`` to (a property reference: a data dependency)."""
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"}
 
 
 def feature_source_problems(features: FeatureSettings | None, sources: Mapping[str, LakeDataset]) -> list[str]:
@@ -295,12 +406,17 @@ class TrainingPipeline(Construct):
         lake.grant_read_write(training, Zone.ARTIFACTS, work)
         lake.grant_read_write(training, Zone.ARTIFACTS, f"{model}/checkpoints/")
         lake.grant_read(pipeline, Zone.ARTIFACTS, work)  # the service reads evaluation.json as this role
-        scripts = ("features", "prepare", "evaluate") if settings.features else ("prepare", "evaluate")
+        scripts = (*(["features"] if settings.features else []), "prepare", *(["bias"] if settings.bias_check else []),
+                   "evaluate", "baselines")
         self.scripts = {name: s3_assets.Asset(self, f"{name.title()}Script", path=str(SCRIPTS / f"{name}.py"))
                         for name in scripts}
+        #: The drift job's folder as one zip: the Baselines step runs its ``drift.py baseline``.
+        self.drift_code = s3_assets.Asset(self, "DriftCode", path=str(DRIFT_CODE),
+                                          exclude=["__pycache__", "*.pyc", "tests"])
         iam.Grant.add_to_principal(
             grantee=processing, actions=["s3:GetObject"],
-            resource_arns=[a.bucket.arn_for_objects(a.s3_object_key) for a in self.scripts.values()])
+            resource_arns=[a.bucket.arn_for_objects(a.s3_object_key)
+                           for a in (*self.scripts.values(), self.drift_code)])
         self.feature_spec = (json_asset(self, "FeatureSpec", settings.features.spec(), reader=processing)
                              if settings.features else None)
         rebalance = settings.features.rebalance_argument() if settings.features else None
@@ -387,7 +503,8 @@ class TrainingPipeline(Construct):
                                                  "output/model.tar.gz"]}}
             if settings.tuning else {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
         )
-        evaluation_uri = self._output_uri("evaluation")
+        if settings.bias_check is not None:
+            train["DependsOn"] = ["CheckBias"]
         return {
             "Version": "2020-12-01",
             "Metadata": {},
@@ -400,8 +517,10 @@ class TrainingPipeline(Construct):
             "Steps": [
                 *([self._features(settings)] if settings.features is not None else []),
                 self._prepare(settings),
+                *(self._bias(settings) if settings.bias_check is not None else []),
                 train,
                 self._evaluate(settings, model_data),
+                self._baselines(settings),
                 {
                     "Name": "CheckMetric",
                     "Type": "Condition",
@@ -413,7 +532,7 @@ class TrainingPipeline(Construct):
                                 "Path": settings.metric.path}},
                             "RightValue": settings.metric.threshold,
                         }],
-                        "IfSteps": [self._register(group, model_data, evaluation_uri)],
+                        "IfSteps": [self._register(group, model_data, settings)],
                         "ElseSteps": [{"Name": "MetricTooLow", "Type": "Fail", "Arguments": {
                             "ErrorMessage": f"{settings.metric.path} did not satisfy "
                                             f"{settings.metric.comparison} {settings.metric.threshold:g}"}}],
@@ -468,8 +587,7 @@ class TrainingPipeline(Construct):
         inputs = [_input(f"source-{name}", source.uri(self.lake), f"/opt/ml/processing/input/{name}")
                   for name, source in self.sources.items()]
         inputs.append(_input("spec", spec.s3_object_url, "/opt/ml/processing/spec"))
-        output = {"Std:Join": {"On": "", "Values": [
-            self.features_output.uri(self.lake), {"Get": "Execution.PipelineExecutionId"}, "/"]}}
+        output = self._features_uri("/")
         arguments = ["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}"]
         if self.feedback is not None:
             arguments += ["--feedback-uri", self.feedback.uri(self.lake)]
@@ -500,6 +618,56 @@ class TrainingPipeline(Construct):
         step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
                                   "FilePath": "evaluation.json"}]
         return step
+
+    def _baselines(self, settings: PipelineSettings) -> dict[str, Any]:
+        """Model Monitor data-quality baselines of the train split (``baselines.py`` runs the drift
+        job's ``drift.py baseline``), after Evaluate: only a model that trained and scored gets them."""
+        inputs = [_input("drift", self.drift_code.s3_object_url, "/opt/ml/processing/drift"),
+                  _input("train", _step_output("Prepare", "train"), "/opt/ml/processing/train")]
+        arguments = ["--label", settings.label, "--drift", "/opt/ml/processing/drift",
+                     "--dataset", "/opt/ml/processing/train", "--output", "/opt/ml/processing/baselines"]
+        if settings.features is not None:
+            inputs.append(_input("schema", self._schema_uri(), "/opt/ml/processing/schema"))
+            arguments += ["--schema", "/opt/ml/processing/schema"]
+        step = self._processing("Baselines", self.processing_image, "baselines", inputs, ["baselines"], settings,
+                                arguments=arguments)
+        step["DependsOn"] = ["Evaluate"]
+        return step
+
+    def _features_uri(self, suffix: str) -> dict[str, Any]:
+        """``<features prefix><execution id><suffix>``: this run's training set (``/``) or a file of it."""
+        return {"Std:Join": {"On": "", "Values": [
+            self.features_output.uri(self.lake), {"Get": "Execution.PipelineExecutionId"}, suffix]}}
+
+    def _schema_uri(self) -> dict[str, Any]:
+        """The feature step's ``schema.json`` of this run (an S3 prefix matching that one object;
+        Prepare, which the steps reading it follow, ran after Features wrote it)."""
+        return self._features_uri("/schema.json")
+
+    def _bias(self, settings: PipelineSettings) -> list[dict[str, Any]]:
+        """The Bias step on the train split and the CheckBias condition whose else branch fails the
+        pipeline (with the metrics over their thresholds as the message)."""
+        check = settings.bias_check
+        assert check is not None
+        inputs = [_input("train", _step_output("Prepare", "train"), "/opt/ml/processing/train")]
+        arguments = ["--config", json.dumps(check.config(settings.label), sort_keys=True),
+                     "--dataset", "/opt/ml/processing/train", "--output", "/opt/ml/processing/bias"]
+        if settings.features is not None:
+            inputs.append(_input("schema", self._schema_uri(), "/opt/ml/processing/schema"))
+            arguments += ["--schema", "/opt/ml/processing/schema"]
+        step = self._processing("Bias", self.processing_image, "bias", inputs, ["bias"], settings,
+                                arguments=arguments)
+        step["PropertyFiles"] = [{"PropertyFileName": "BiasGate", "OutputName": "bias", "FilePath": "gate.json"}]
+        report = {"PropertyFile": {"Get": "Steps.Bias.PropertyFiles.BiasGate"}}
+        condition = {"Name": "CheckBias", "Type": "Condition", "Arguments": {
+            "Conditions": [{"Type": "LessThanOrEqualTo",
+                            "LeftValue": {"Std:JsonGet": {**report, "Path": "violations"}}, "RightValue": 0}],
+            "IfSteps": [],
+            "ElseSteps": [{"Name": "BiasTooHigh", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+                "On": ": ", "Values": ["pre-training bias over its thresholds",
+                                       {"Std:JsonGet": {**report, "Path": "message"}}]}}}}],
+        }}
+        return [step, condition]
 
     def _training_job(self, settings: PipelineSettings) -> dict[str, Any]:
         key = self.lake.encryption_key.key_arn
@@ -557,7 +725,23 @@ class TrainingPipeline(Construct):
                                                 {"HyperParameterTuningJobName": tuning.warm_start_parent}]}
         return {"Name": "Tune", "Type": "Tuning", "Arguments": arguments}
 
-    def _register(self, group: str, model_data: dict[str, Any], evaluation_uri: dict[str, Any]) -> dict[str, Any]:
+    def _register(self, group: str, model_data: dict[str, Any], settings: PipelineSettings) -> dict[str, Any]:
+        """The model package, with the run's baselines: data quality (Baselines step) and model
+        quality (Evaluate step) as ``ModelMetrics`` and ``DriftCheckBaselines``, and the bias
+        report as ``ModelMetrics.Bias.PreTrainingReport`` with ``bias_check``."""
+        def source(step: str, output: str, *path: str) -> dict[str, Any]:
+            return {"ContentType": "application/json",
+                    "S3Uri": {"Std:Join": {"On": "/", "Values": [_step_output(step, output), *path]}}}
+
+        def pair(step: str, output: str, *folder: str) -> dict[str, Any]:
+            return {"Statistics": source(step, output, *folder, "statistics.json"),
+                    "Constraints": source(step, output, *folder, "constraints.json")}
+
+        data_quality = pair("Baselines", "baselines")
+        model_quality = pair("Evaluate", "evaluation", MODEL_QUALITY_DIR)
+        metrics: dict[str, Any] = {"ModelQuality": model_quality, "ModelDataQuality": data_quality}
+        if settings.bias_check is not None:
+            metrics["Bias"] = {"PreTrainingReport": source("Bias", "bias", "analysis.json")}
         return {
             "Name": "Register",
             "Type": "RegisterModel",
@@ -571,8 +755,7 @@ class TrainingPipeline(Construct):
                     "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
                     "SupportedTransformInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
                 },
-                "ModelMetrics": {"ModelQuality": {"Statistics": {
-                    "ContentType": "application/json",
-                    "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation_uri, "evaluation.json"]}}}}},
+                "ModelMetrics": metrics,
+                "DriftCheckBaselines": {"ModelQuality": model_quality, "ModelDataQuality": data_quality},
             },
         }
