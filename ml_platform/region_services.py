@@ -60,6 +60,7 @@ SECTION_SERVICES: Mapping[str, tuple[str, ...]] = {
     "serving": ("sagemaker", "application-autoscaling", "cloudwatch", "sns", "kms"),
     "serving.batch": ("scheduler",),
     "monitoring": ("sagemaker", "events", "lambda", "logs", "cloudwatch", "sns", "kms"),
+    "monitoring.processing": ("scheduler",),
     "labeling": ("sagemaker", "cognito-idp", "lambda", "logs", "sns", "kms"),
 }
 
@@ -76,6 +77,7 @@ def enabled_sections(config: EnvironmentConfig) -> list[str]:
         "serving": config.serving is not None,
         "serving.batch": config.serving is not None and bool(config.serving.batch),
         "monitoring": config.monitoring is not None,
+        "monitoring.processing": config.monitoring is not None and config.monitoring.engine == "processing",
         "labeling": config.labeling is not None,
     }
     return [key for key in SECTION_SERVICES if present[key]]

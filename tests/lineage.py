@@ -40,7 +40,11 @@ LAMBDA_LOCATION_DIRECTIONS = {
     "INPUT": "read", "SOURCE": "read", "CAPTURE": "read", "LABELS": "read", "BASELINES": "read",
     "OUTPUT": "write", "TARGET": "write", "DESTINATION": "write", "GROUND_TRUTH": "write",
     "FEEDBACK": "write", "REPORTS": "write", "RESULTS": "write",
+    "CODE": "read", "STATISTICS": "read", "CONSTRAINTS": "read", "METRICS": "read",
 }
+#: A function whose environment names ``ROLE_ARN`` starts jobs that run as that role (the drift
+#: launcher): the locations it names are the job's, checked against that role, not the function's.
+LAMBDA_JOB_ROLE = "ROLE_ARN"
 #: A location read below a folder the function's environment names: SageMaker captures an endpoint's
 #: requests under ``<capture prefix>/<endpoint name>/``, and a function given ``CAPTURE_PREFIX``
 #: with ``ENDPOINT_NAME`` reads that endpoint's folder only.
@@ -714,7 +718,8 @@ def lambda_function(ctx: Context, res: Res) -> None:
             ctx.problem(res, "uninterpreted", f"Environment {name} names {value}, not as BUCKET_<X>/<X>_PREFIX or an s3:// URI")
     if not found:
         return
-    role = ctx.role(res.props.get("Role"), res)
+    variables = res.props.get("Environment", {}).get("Variables") or {}
+    role = ctx.role(variables[LAMBDA_JOB_ROLE] if LAMBDA_JOB_ROLE in variables else res.props.get("Role"), res)
     for stem, uri, via in found:
         suffix = LAMBDA_LOCATION_SUFFIXES.get(stem)
         if suffix in env:

@@ -195,7 +195,7 @@ def test_prod_monitors_every_type_once_its_endpoint_is_deployed(assembly, templa
     assert schedules == [(t, "mlp-prod-churn") for t in ("DataQuality", "ModelBias", "ModelQuality")]
     stacks = _manifest_stacks(assembly, "prod")
     assert any("Serving" in d for d in stacks["mlp-prod-Monitoring"]["dependencies"])
-    assert "mlp-staging-Monitoring" not in templates["staging"] and "mlp-dev-Monitoring" not in templates["dev"]
+    assert "mlp-dev-Monitoring" not in templates["dev"]  # staging monitors on the processing engine
 
 
 def test_dev_enables_labeling_with_a_cognito_workforce_one_team_and_the_task(templates):
@@ -214,7 +214,7 @@ def test_a_section_level_alerts_key_is_refused_in_one_line(tmp_path):
         "\nmonitoring:\n", "\nmonitoring:\n  alerts: {emails: [ml-oncall@example.com]}\n"))
     with pytest.raises(ConfigError) as caught:
         build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
-    assert str(caught.value).endswith("prod.yaml: monitoring.alerts: unknown key; allowed keys: endpoints")
+    assert str(caught.value).endswith("prod.yaml: monitoring.alerts: unknown key; allowed keys: endpoints, engine")
 
 
 def test_a_container_of_a_platform_repository_serves_its_tag_with_its_environment(tmp_path):

@@ -71,3 +71,53 @@ def test_delete_always_succeeds_and_keeps_the_physical_id(s3):
     request = {**event("Delete", MISSING), "PhysicalResourceId": "Baselines-1"}
     assert handler.on_event(request, None, s3=s3, urlopen=sent) == "SUCCESS"
     assert sent.requests[0][2]["PhysicalResourceId"] == "Baselines-1"
+
+
+# --- the served version's registered baselines ---------------------------------------------------
+
+PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/t-churn/7"
+REGISTERED = "s3://lake-artifacts/churn/pipeline/runs/exec-1/baselines/statistics.json"
+TARGET = "s3://lake-artifacts/churn/monitoring/baselines/statistics.json"
+
+
+class Registry:
+    """Stands in for the SageMaker client: DescribeModelPackage of one version."""
+
+    def __init__(self, baselines: dict):
+        self.baselines, self.asked = baselines, []
+
+    def describe_model_package(self, ModelPackageName):  # noqa: N803 (boto3's parameter name)
+        self.asked.append(ModelPackageName)
+        return {"ModelPackageArn": ModelPackageName, "DriftCheckBaselines": self.baselines}
+
+
+def copy_event(*objects: str) -> dict:
+    built = event("Update", *objects)
+    built["ResourceProperties"] |= {"ModelPackageArn": PACKAGE, "Copies": {"ModelDataQuality.Statistics": TARGET}}
+    return built
+
+
+def test_the_served_versions_baselines_are_copied_before_the_check(s3):
+    s3.put_object(Bucket="lake-artifacts", Key=REGISTERED.split("/", 3)[3], Body=b'{"version": 0.0}')
+    registry = Registry({"ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": REGISTERED}}})
+    sent = Recorder()
+    assert handler.on_event(copy_event(TARGET, EXISTS), None, s3=s3, urlopen=sent, sagemaker=registry) == "SUCCESS"
+    assert registry.asked == [PACKAGE]
+    copied = s3.get_object(Bucket="lake-artifacts", Key=TARGET.split("/", 3)[3])["Body"].read()
+    assert copied == b'{"version": 0.0}'
+
+
+def test_a_version_without_the_baseline_fails_naming_what_it_lacks(s3):
+    sent = Recorder()
+    assert handler.on_event(copy_event(TARGET), None, s3=s3, urlopen=sent, sagemaker=Registry({})) == "FAILED"
+    reason = sent.requests[0][2]["Reason"]
+    assert reason.startswith(f"{PACKAGE} registered no ModelDataQuality.Statistics baseline; "
+                             f"Model Monitor baselines do not exist yet: {TARGET}")
+
+
+def test_a_registered_baseline_does_not_excuse_another_missing_object(s3):
+    s3.put_object(Bucket="lake-artifacts", Key=REGISTERED.split("/", 3)[3], Body=b"{}")
+    registry = Registry({"ModelDataQuality": {"Statistics": {"S3Uri": REGISTERED}}})
+    sent = Recorder()
+    assert handler.on_event(copy_event(TARGET, MISSING.replace("statistics", "bias")), None, s3=s3, urlopen=sent,
+                            sagemaker=registry) == "FAILED"

@@ -480,6 +480,13 @@ def test_monitoring_section_loads_with_its_defaults(tmp_path):
      "monitoring.endpoints.churn.model_quality: needs serving.endpoints.churn.data_capture.capture to include output"),
     (("      reports:", "      retrain_on_violations: true\n      reports:"),
      "monitoring.endpoints.churn.retrain_on_violations: needs a training pipeline of model 'churn' (training.pipelines)"),
+    (("monitoring:\n  endpoints:", "monitoring:\n  engine: processing\n  endpoints:"),
+     "monitoring.endpoints.churn.data_quality.headers: the processing engine needs the captured CSV's column names"),
+    (("monitoring:\n  endpoints:", "monitoring:\n  engine: spark\n  endpoints:"),
+     "monitoring.engine: "),
+    (("      reports:", "      baselines_from_served_version: true\n      reports:"),
+     "monitoring.endpoints.churn.baselines_from_served_version: needs serving.endpoints.churn.version, a registry "
+     "version of a model the training pipelines train"),
     (("      data_quality:\n", "      data_quality:\n        schedule: weekly\n"),
      "monitoring.endpoints.churn.data_quality.schedule: schedule 'weekly' is not one Model Monitor runs"),
     (("  endpoints:\n    churn:\n      reports", "  endpoints: {}\n  unused:\n    churn:\n      reports"),

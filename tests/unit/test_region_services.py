@@ -29,7 +29,7 @@ CFN_NAMESPACES = {
 STACK_SECTIONS = {stack: ("alerts", *sections) for stack, sections in {
     "Alerting": (), "DataLake": ("data_lake",), "Network": ("network",),
     "DataCatalog": ("data_catalog", "data_catalog.databrew"), "Training": ("training",),
-    "Serving": ("serving", "serving.batch"), "Monitoring": ("monitoring",), "Labeling": ("labeling",),
+    "Serving": ("serving", "serving.batch"), "Monitoring": ("monitoring", "monitoring.processing"), "Labeling": ("labeling",),
 }.items()}
 
 

@@ -21,7 +21,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Stages each committed environment has (its config decides: dev labels, prod monitors).
 EXPECTED_STAGES = {
     "dev": ["lake", "preparation", "training", "serving", "labeling", "return"],
-    "staging": ["lake", "preparation", "training", "serving", "return"],
+    "staging": ["lake", "preparation", "training", "serving", "monitoring", "return"],
     "prod": ["lake", "preparation", "training", "serving", "monitoring", "return"],
 }
 CFN_TOKENS = re.compile(r"Fn::|\bRef\b|\$\{|<GetAtt|<Output|AWS::")

@@ -118,14 +118,15 @@ def plain() -> Built:
 def test_steps_features_prepare_train_evaluate_check(built):
     assert [(s["Name"], s["Type"]) for s in built.definition["Steps"]] == [
         ("Features", "Processing"), ("Prepare", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"),
-        ("CheckMetric", "Condition")]
+        ("Baselines", "Processing"), ("CheckMetric", "Condition")]
     assert [p["Name"] for p in built.definition["Parameters"]] == ["ModelApprovalStatus"]
     assert built.resource["Properties"]["PipelineDescription"] == "Build features, prepare, train, evaluate and register churn"
 
 
 def test_tuning_replaces_train_after_the_feature_step():
     tuned = Built(tuning={"ranges": {"eta": {"min": 0.1, "max": 0.5}}})
-    assert [s["Name"] for s in tuned.definition["Steps"]] == ["Features", "Prepare", "Tune", "Evaluate", "CheckMetric"]
+    assert [s["Name"] for s in tuned.definition["Steps"]] == ["Features", "Prepare", "Tune", "Evaluate", "Baselines",
+                                                                  "CheckMetric"]
 
 
 def test_input_data_parameter_only_with_input():
@@ -135,7 +136,7 @@ def test_input_data_parameter_only_with_input():
                                                  "DefaultValue": "s3://fake-curated/churn/ready/"}
     assert built.inputs("Prepare")["data"]["S3Uri"] == {"Get": "Parameters.InputData"}
     assert built.pipeline.feature_spec is None and built.pipeline.libraries is None and built.pipeline.sources == {}
-    assert set(built.pipeline.scripts) == {"prepare", "evaluate"}
+    assert set(built.pipeline.scripts) == {"prepare", "evaluate", "baselines"}
     assert built.resource["Properties"]["PipelineDescription"] == "Prepare, train, evaluate and register churn"
 
 

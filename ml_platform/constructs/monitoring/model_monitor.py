@@ -54,7 +54,7 @@ from ml_platform.constructs.monitoring.monitor_settings import (
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.monitoring.retrain_gate import RetrainGate
 from ml_platform.constructs.training.sagemaker_images import REGENERATE, builtin_image
-from ml_platform.constructs.training.sagemaker_roles import LakeObject
+from ml_platform.constructs.training.sagemaker_roles import LakeLocation, LakeObject
 from ml_platform.constructs.core.validation import check_problems
 
 #: Monitoring type (settings name) -> (schedule's MonitoringType, name suffix, SDK image family).
@@ -109,6 +109,11 @@ class ModelMonitor(Construct):
         ``retrain_on_violations``, through a :class:`RetrainGate` (one execution at a time, a
         cooldown after each start). Default: none.
     :param removal_policy: of the baseline check's log group. Default: RETAIN.
+    :param model_package_arn: the model package version the endpoint serves: its registered data
+        and model quality baselines are copied to the objects the settings name before the
+        deploy-time check (:class:`BaselineCheck`). Default: none (the objects are made by hand).
+    :param registered_in: where that version's registered baselines lie (the training pipeline's
+        run outputs); required with ``model_package_arn``.
     :raises ValueError: one line naming every problem: a capture that is not ``endpoint_name``'s,
         schedule names over 63 characters, retraining without ``pipeline_name``, model quality or
         bias without ground truth, a stack without an explicit region.
@@ -130,6 +135,8 @@ class ModelMonitor(Construct):
         pipeline_name: str | None = None,
         ground_truth: LakeDataset | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        model_package_arn: str | None = None,
+        registered_in: LakeLocation | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -153,8 +160,17 @@ class ModelMonitor(Construct):
         lake.grant_write(role, settings.reports.zone, self.reports_prefix)
         baselines = [o for job in settings.jobs().values()
                      for o in (job.constraints, *([job.statistics] if isinstance(job, DataQuality) else []))]
+        copies: dict[str, LakeObject] = {}
+        if model_package_arn is not None:  # the served version's registered baselines
+            if settings.data_quality is not None:
+                copies["ModelDataQuality.Statistics"] = settings.data_quality.statistics
+                copies["ModelDataQuality.Constraints"] = settings.data_quality.constraints
+            if settings.model_quality is not None:
+                copies["ModelQuality.Constraints"] = settings.model_quality.constraints
         self.baseline_check = BaselineCheck(self, "Baselines", lake=lake, objects=baselines, network=network,
-                                            logs_key=key, removal_policy=removal_policy)
+                                            logs_key=key, removal_policy=removal_policy,
+                                            model_package_arn=model_package_arn if copies else None,
+                                            copies=copies, registered_in=registered_in if copies else None)
         for obj in baselines:
             lake.grant_read(role, obj.zone, object_folder(obj.key))
         self.job_definitions: dict[str, Construct] = {}

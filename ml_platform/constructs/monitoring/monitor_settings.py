@@ -104,10 +104,13 @@ class DataQuality(MonitorJob):
     :ivar statistics: the baseline statistics file in the lake (must exist before the deploy).
     :ivar drift_alarms: feature name to the ``feature_baseline_drift_<feature>`` value (0-1) above
         which an alarm fires. Default: none (violations still notify).
+    :ivar headers: the column names of the captured CSV requests, in order (the features, no
+        label); the processing engine needs them (``monitoring.engine``). Default: none.
     """
 
     statistics: LakeObject
     drift_alarms: dict[MetricName, Annotated[float, Field(gt=0, le=1, strict=False)]] = {}
+    headers: Annotated[tuple[MetricName, ...], Field(strict=False)] = ()
 
 
 class MetricAlarm(StrictSettings):
@@ -261,6 +264,11 @@ class MonitorSettings(StrictSettings):
     :ivar retrain_cooldown_hours: 0-720. Default: :data:`DEFAULT_RETRAIN_COOLDOWN_HOURS`.
     :ivar feedback: merge late labels with the captured requests. Default: none (then model
         quality and bias need their own ``ground_truth``).
+    :ivar baselines_from_served_version: at each deploy, copy the baselines that the served model
+        package version registered (the platform's training pipeline registers data quality
+        statistics and constraints and model quality constraints) to the objects
+        ``data_quality`` and ``model_quality`` name, before the deploy-time check. Needs an endpoint
+        that serves a registry ``version``. Default: False (the objects are made by hand).
     """
 
     data_quality: DataQuality | None = None
@@ -272,6 +280,7 @@ class MonitorSettings(StrictSettings):
     retrain_on_violations: bool = False
     retrain_cooldown_hours: Annotated[int, Field(ge=0, le=720)] = DEFAULT_RETRAIN_COOLDOWN_HOURS
     feedback: FeedbackSettings | None = None
+    baselines_from_served_version: bool = False
 
     @model_validator(mode="after")
     def _something(self) -> MonitorSettings:

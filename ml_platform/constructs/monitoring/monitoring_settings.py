@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -16,12 +16,23 @@ from ml_platform.constructs.training.training_settings import TrainingSettings
 NEEDS_CAPTURE = {"data_quality": ("input",), "model_quality": ("output",), "bias": ("input", "output")}
 
 
+#: What runs data-quality drift checks: SageMaker Model Monitor schedules, or the platform's own
+#: scheduled processing jobs (for accounts Model Monitor is closed to; docs/monitoring.md).
+Engine = Literal["model_monitor", "processing"]
+#: Default of ``monitoring.engine``.
+DEFAULT_ENGINE: Engine = "model_monitor"
+
+
 class MonitoringSection(StrictSettings):
     """:ivar endpoints: a key of ``serving.endpoints`` to what is monitored on it (at least one).
+    :ivar engine: ``model_monitor`` or ``processing``: which runs the ``data_quality`` checks
+        (model quality and bias always run on Model Monitor). ``processing`` needs
+        ``data_quality.headers``. Default: :data:`DEFAULT_ENGINE`.
 
     Remove the section (or an endpoint's entry) to turn monitoring off; the schedules go with it."""
 
     endpoints: Annotated[dict[EndpointKey, MonitorSettings], Field(min_length=1)]
+    engine: Engine = DEFAULT_ENGINE
 
     def problems_with(self, serving: ServingSettings | None, training: TrainingSettings | None) -> list[str]:
         """``monitoring.<key path>: <problem>`` for what the serving and training sections must provide."""
@@ -50,6 +61,13 @@ class MonitoringSection(StrictSettings):
             if monitor.retrain_on_violations and endpoint.model not in pipelines:
                 problems.append(f"{where}.retrain_on_violations: needs a training pipeline of model "
                                 f"{endpoint.model!r} (training.pipelines)")
+            if self.engine == "processing" and monitor.data_quality is not None and not monitor.data_quality.headers:
+                problems.append(f"{where}.data_quality.headers: the processing engine needs the captured CSV's "
+                                "column names, in order")
+            if monitor.baselines_from_served_version and (endpoint.version is None or endpoint.model not in pipelines):
+                problems.append(f"{where}.baselines_from_served_version: needs serving.endpoints.{key}.version, a "
+                                f"registry version of a model the training pipelines train (model: {endpoint.model!r}, "
+                                f"version: {endpoint.version!r})")
             if monitor.feedback is not None and endpoint.model not in pipelines:
                 problems.append(f"{where}.feedback: labeled rows go to the training pipeline of the served model, "
                                 f"and model {endpoint.model!r} has none (training.pipelines)")

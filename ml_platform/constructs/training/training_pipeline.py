@@ -383,6 +383,9 @@ class TrainingPipeline(Construct):
         artifacts = lake.bucket(Zone.ARTIFACTS)
         work = f"{model}/pipeline/"
         self.work_uri = f"s3://{artifacts.bucket_name}/{work}"
+        #: Where each execution's step outputs go (``runs/<execution id>/<output>/``), baselines
+        #: and reports included: in the artifacts zone.
+        self.runs_prefix = f"{work}runs/"
         self.checkpoint_uri = f"s3://{artifacts.bucket_name}/{model}/checkpoints/"
         producer = f"training pipeline {name_prefix}-{model}"
         self.model_artifacts = LakeDataset(Zone.ARTIFACTS, f"{work}models/", "model", producer=producer)

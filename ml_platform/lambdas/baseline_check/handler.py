@@ -1,7 +1,11 @@
 """Lambda entry point (``handler.on_event``) of ``Custom::MonitoringBaselines``, invoked by CloudFormation.
 
-On create and update it checks that every object in ``Objects`` (``s3://bucket/key``) exists and
-answers FAILED, naming the missing ones, if any does not; on delete it answers SUCCESS. The
+On create and update it first copies, when ``ModelPackageArn`` is given, each baseline the model
+package version registered (``DriftCheckBaselines``, e.g. ``ModelDataQuality.Statistics``) to
+the object ``Copies`` names for it (``{"ModelDataQuality.Statistics": "s3://bucket/key"}``), so
+that the monitors read the baselines of the version the endpoint serves; then it checks that
+every object in ``Objects`` (``s3://bucket/key``) exists and answers FAILED, naming the missing
+ones, if any does not; on delete it answers SUCCESS. The
 answer goes to CloudFormation's pre-signed ``ResponseURL`` (through the VPC's S3 gateway
 endpoint). Only the Lambda runtime's boto3 and the standard library are used.
 """
@@ -32,11 +36,46 @@ def missing_objects(uris: Iterable[str], s3: Any) -> list[str]:
     return missing
 
 
-def verdict(event: Mapping[str, Any], s3: Any) -> tuple[str, str]:
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def copy_registered_baselines(package_arn: str, copies: Mapping[str, str], sagemaker: Any, s3: Any) -> list[str]:
+    """Copy each of ``copies`` (``DriftCheckBaselines`` path to target URI) that the package version
+    registered; the paths it did not register, as ``<path>`` lines for the answer."""
+    baselines = sagemaker.describe_model_package(ModelPackageName=package_arn).get("DriftCheckBaselines", {})
+    absent: list[str] = []
+    for path, target in sorted(copies.items()):
+        found: Any = baselines
+        for part in path.split("."):
+            found = found.get(part, {}) if isinstance(found, Mapping) else {}
+        source = found.get("S3Uri") if isinstance(found, Mapping) else None
+        if not source:
+            absent.append(path)
+            continue
+        bucket, key = _split(source)
+        target_bucket, target_key = _split(target)
+        # the lake bucket's default encryption (the lake key) applies to the copy
+        s3.copy_object(CopySource={"Bucket": bucket, "Key": key}, Bucket=target_bucket, Key=target_key)
+    return absent
+
+
+def verdict(event: Mapping[str, Any], s3: Any, sagemaker: Any = None) -> tuple[str, str]:
     """``(status, reason)`` of the check ``event`` asks for."""
     if event["RequestType"] == "Delete":
         return "SUCCESS", "nothing to check on delete"
-    missing = missing_objects(event["ResourceProperties"]["Objects"], s3)
+    properties = event["ResourceProperties"]
+    absent: list[str] = []
+    if properties.get("ModelPackageArn"):
+        absent = copy_registered_baselines(properties["ModelPackageArn"], properties.get("Copies", {}),
+                                           sagemaker or boto3.client("sagemaker"), s3)
+    missing = missing_objects(properties["Objects"], s3)
+    if missing and absent:
+        return "FAILED", (f"{properties['ModelPackageArn']} registered no {', '.join(absent)} baseline; "
+                          "Model Monitor baselines do not exist yet: " + ", ".join(missing)
+                          + "; register a version trained by the platform's pipeline or create them, then deploy again "
+                          "(docs/monitoring.md)")
     if missing:
         return "FAILED", ("Model Monitor baselines do not exist yet: " + ", ".join(missing)
                           + "; create them, then deploy again (docs/monitoring.md)")
@@ -56,9 +95,10 @@ def response(event: Mapping[str, Any], status: str, reason: str) -> dict[str, st
 
 
 def on_event(event: Mapping[str, Any], context: object, s3: Any = None,
-             urlopen: Callable[..., AbstractContextManager[object]] = urllib.request.urlopen) -> str:
+             urlopen: Callable[..., AbstractContextManager[object]] = urllib.request.urlopen,
+             sagemaker: Any = None) -> str:
     try:
-        status, reason = verdict(event, s3 or boto3.client("s3"))
+        status, reason = verdict(event, s3 or boto3.client("s3"), sagemaker)
     except Exception as error:  # answer rather than leave the stack waiting for an hour
         status, reason = "FAILED", f"{type(error).__name__}: {error}"
     body = json.dumps(response(event, status, reason)).encode()

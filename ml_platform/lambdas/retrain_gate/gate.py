@@ -129,8 +129,9 @@ class Trigger:
 
 
 def schedule_name(detail: Mapping[str, Any]) -> str:
-    """The monitoring schedule named in ``detail``, or ``"an unnamed schedule"``."""
-    name = detail.get("MonitoringScheduleName")
+    """The monitoring schedule named in ``detail`` (or the alarm, for a CloudWatch alarm state
+    change: the processing engine's drift alarms), or ``"an unnamed schedule"``."""
+    name = detail.get("MonitoringScheduleName") or detail.get("alarmName")
     if isinstance(name, str) and name:
         return name
     arn = detail.get("MonitoringScheduleArn")

@@ -1,0 +1,1 @@
+"""Starts the processing engine's drift job for the hour before each scheduled run."""
