@@ -15,7 +15,7 @@ CDK := cdk --no-notices
 # Synthesis needs no AWS access: do not probe the EC2 instance metadata service for credentials.
 OFFLINE := AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup synth-setup synth test docs typecheck bench lineage alerts lifecycle review snapshots deploy diff preflight clean
+.PHONY: help setup synth-setup synth synth-pipeline deploy-pipeline test docs typecheck bench lineage alerts lifecycle review snapshots deploy diff preflight clean
 help:
 	@echo "make synth [ENV=<env>]    synthesize every environment (config/*.yaml), or ENV's, into cdk.out/"
 	@echo "make test                 run the whole test suite, gates and type checks included"
@@ -29,6 +29,8 @@ help:
 	@echo "make snapshots            rewrite tests/snapshots/ and review/prod/ from the current synth"
 	@echo "make diff ENV=<env>       cdk diff one environment (AWS credentials needed)"
 	@echo "make deploy ENV=<env>     cdk deploy one environment (AWS credentials, bootstrapped account)"
+	@echo "make synth-pipeline       synthesize the delivery pipeline app (pipeline_app.py) into cdk.out.pipeline/ (offline)"
+	@echo "make deploy-pipeline      cdk deploy the delivery pipeline (credentials for the tooling account; docs/delivery.md)"
 	@echo "environments: $(ENVIRONMENTS)"
 
 # Two setups into the same .venv and node_modules: synth-setup installs what synthesis needs
@@ -74,6 +76,18 @@ synth: synth-setup
 	rm -rf cdk.out
 	$(OFFLINE) $(if $(ENV),ML_PLATFORM_ENVIRONMENTS=$(ENV)) $(CDK) synth --quiet
 	@echo "Synthesized: $$(ls -d cdk.out/assembly-* | tr '\n' ' ')"
+
+# The delivery pipeline's app (config/delivery/pipeline.yaml): its stack and every stage it deploys,
+# the cloud assembly the pipeline's synth step hands to its deploy actions (docs/delivery.md).
+PIPELINE_APP := --app "python3 pipeline_app.py" --output cdk.out.pipeline
+synth-pipeline: synth-setup
+	rm -rf cdk.out.pipeline
+	$(OFFLINE) $(CDK) $(PIPELINE_APP) synth --quiet
+	@echo "Synthesized: cdk.out.pipeline/"
+
+# Once, by hand, with credentials for the tooling account; afterwards the pipeline updates itself.
+deploy-pipeline: synth-setup
+	$(CDK) $(PIPELINE_APP) deploy Delivery --require-approval broadening
 
 test: setup
 	$(OFFLINE) $(VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -130,4 +144,4 @@ deploy: preflight
 	ML_PLATFORM_ENVIRONMENTS=$(ENV) $(CDK) deploy "$(ENV)/*" --require-approval broadening
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache build dist *.egg-info
+	rm -rf cdk.out cdk.out.pipeline .pytest_cache .mypy_cache build dist *.egg-info

@@ -135,7 +135,11 @@ class DataCatalogSettings(StrictSettings):
 
 
 class EnvironmentConfig(StrictSettings):
-    """One environment: where it deploys, how it is named and tagged, and what it enables."""
+    """One environment: where it deploys, how it is named and tagged, and what it enables.
+
+    :ivar requires_approval: whether the delivery pipeline (``pipeline_app.py``) waits for a
+        manual approval before deploying this environment's stage. Default: false.
+    """
 
     name: Annotated[str, Field(exclude=True)]
     account: AccountId
@@ -144,6 +148,7 @@ class EnvironmentConfig(StrictSettings):
     tags: Tags
     allow_data_deletion: bool = False
     termination_protection: bool = True
+    requires_approval: bool = False
     alerts: AlertSettings = AlertSettings()
     data_lake: DataLakeSettings = DataLakeSettings()
     network: NetworkSettings = NetworkSettings()

@@ -9,7 +9,7 @@ from pathlib import Path
 from collections.abc import Collection
 from typing import Any
 
-from aws_cdk import App, Aspects, Stage, Validations
+from aws_cdk import App, Aspects, Aws, Stage, Validations
 from cdk_nag import (
     AwsSolutionsChecks,
     HIPAASecurityChecks,
@@ -19,6 +19,7 @@ from cdk_nag import (
 )
 
 from ml_platform.config import ConfigError, load_environments
+from ml_platform.delivery.settings import DeliverySettings, load_delivery_settings
 from ml_platform.constructs.core.iam_limits import check_iam_sizes
 from ml_platform.stacks.stage import PlatformStage
 
@@ -84,11 +85,25 @@ def build_app(config_dir: Path, only: Collection[str] | None = None, **app_props
     app = App(**app_props)
     for key, value in ENFORCED_VALIDATION_CONTEXT.items():
         app.node.set_context(key, value)
+    delivery = delivery_settings(config_dir)
     for config in environments.values():
-        PlatformStage(app, config)
+        bus = delivery.bus_arn(Aws.PARTITION) if delivery is not None and config.name in delivery.stages else None
+        PlatformStage(app, config, delivery_bus_arn=bus)
     add_compliance_gates(app)
     check_iam_sizes(app)
     return app
+
+
+def delivery_settings(config_dir: Path) -> DeliverySettings | None:
+    """The delivery pipeline's settings (``<config_dir>/delivery/pipeline.yaml``), if the file exists:
+    the environments it deploys forward their approvals to its event bus, in this app as in the
+    pipeline's, so that both synthesize the same templates.
+
+    :raises ConfigError: if the file is invalid.
+    """
+    path = config_dir / "delivery" / "pipeline.yaml"
+    # its stages are checked against every environment by the pipeline app (this app may build a few)
+    return load_delivery_settings(path) if path.exists() else None
 
 
 def builtin_validation_requested(value: str | None) -> bool:

@@ -44,6 +44,8 @@ SERVICE_NAMES: Mapping[str, str] = {
     "application-autoscaling": "Application Auto Scaling",
     "cognito-idp": "Amazon Cognito user pools",
     "sqs": "Amazon SQS",
+    "stepfunctions": "AWS Step Functions",
+    "ssm": "AWS Systems Manager (Parameter Store)",
 }
 
 #: Services each part of an environment creates, by the key path that turns it on (IAM is global
@@ -56,7 +58,7 @@ SECTION_SERVICES: Mapping[str, tuple[str, ...]] = {
     "network": ("ec2", "logs", "kms", "lambda"),
     "data_catalog": ("glue", "athena", "events", "sns", "kms", "lambda", "logs"),
     "data_catalog.databrew": ("databrew", "secretsmanager", "lambda", "logs"),
-    "training": ("sagemaker", "ecr", "events", "sns", "kms"),
+    "training": ("sagemaker", "ecr", "events", "sns", "kms", "stepfunctions", "ssm", "logs"),
     "serving": ("sagemaker", "application-autoscaling", "cloudwatch", "sns", "kms"),
     "serving.batch": ("scheduler",),
     "monitoring": ("sagemaker", "events", "lambda", "logs", "cloudwatch", "sns", "kms"),
@@ -117,6 +119,7 @@ ENDPOINT_PREFIXES: Mapping[str, str] = {
     "cloudwatch": "monitoring",
     "sagemaker": "api.sagemaker",
     "ecr": "api.ecr",
+    "stepfunctions": "states",
 }
 
 

@@ -964,7 +964,10 @@ def sagemaker_model(ctx: Context, res: Res) -> None:
         elif "ModelPackageName" in c:
             package = ctx.text(c["ModelPackageName"], res)
             match = re.search(r":model-package/([^/]+)(?:/\d+)?$", package)
-            group = match[1] if match else package
+            # version: approved names the promotion's parameter, /<prefix>/<env>/models/<model>/approved-package,
+            # which holds versions of the group <prefix>-<env>-<model>
+            approved = re.fullmatch(r"/([^/]+)/([^/]+)/models/([^/]+)/approved-package", package)
+            group = match[1] if match else "-".join(approved.groups()) if approved else package
             registered = ctx.registered_model_data(group)
             if not registered:
                 ctx.problem(res, "unwritten", f"{via}.ModelPackageName {package}: no pipeline step or model "

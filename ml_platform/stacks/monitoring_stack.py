@@ -88,9 +88,7 @@ class MonitoringStack(Stack):
             if monitor.baselines_from_served_version:
                 # the configuration requires a served registry version trained by a platform pipeline
                 assert pipeline is not None and served.version is not None and served.model is not None
-                group = training.registry.groups[served.model].model_package_group_name
-                served_version = self.format_arn(service="sagemaker", resource="model-package",
-                                                 resource_name=f"{group}/{served.version}")
+                served_version = training.served_package_arn(self, served.model, served.version)
                 registered_in = LakeLocation(zone="artifacts", prefix=pipeline.runs_prefix)
             retrain = pipeline.pipeline_name if pipeline is not None and monitor.retrain_on_violations else None
             quality = monitor.data_quality

@@ -29,7 +29,10 @@ class ServingStack(Stack):
     functions' errors go to ``alerts``.
 
     A registry ``version`` is served as ``<name_prefix>-<model>/<version>``, so that version must
-    exist and be approved before this stack is deployed; the inference role is granted the model
+    exist and be approved before this stack is deployed; ``version: approved`` serves the package ARN
+    in the SSM parameter the training stack's :class:`ModelPromotion` of that model writes (a stack
+    parameter of type ``AWS::SSM::Parameter::Value<String>``, resolved again at every deploy, so
+    the deploy role must be allowed ``ssm:GetParameters`` on it). The inference role is granted the model
     data that model's training pipeline registers (a model without a pipeline needs
     ``training.roles.inference.reads``); ``containers`` name images of the
     training stack's repositories (or built-in algorithms) and model data in the lake, which must
@@ -62,12 +65,9 @@ class ServingStack(Stack):
             pipeline registers, or the objects the containers name."""
             if choice.version is not None:
                 assert model is not None  # the configuration requires a model with a version
-                group = training.registry.groups[model].model_package_group_name
                 pipeline = pipelines.get(model)
-                return ModelSource.package(
-                    self.format_arn(service="sagemaker", resource="model-package",
-                                    resource_name=f"{group}/{choice.version}"),
-                    artifacts=pipeline.model_artifacts if pipeline is not None else None)
+                return ModelSource.package(self._package_arn(training, model, choice.version),
+                                           artifacts=pipeline.model_artifacts if pipeline is not None else None)
             return ModelSource.pipeline(*(ModelContainer(
                 image_uri=self._image(training, c),
                 model_data_url=lake.s3_uri(c.model_data.zone, c.model_data.key) if c.model_data else None,
@@ -91,6 +91,9 @@ class ServingStack(Stack):
             for key, scoring in settings.batch.items()
         }
         self.alerts.cover_functions()
+
+    def _package_arn(self, training: TrainingStack, model: str, version: int | str) -> str:
+        return training.served_package_arn(self, model, version)
 
     def _image(self, training: TrainingStack, container: ServedContainer) -> str:
         """The URI of a platform repository's tag, or of a built-in algorithm in this region."""

@@ -17,6 +17,7 @@ from ml_platform.stacks.network_stack import NetworkStack
 from ml_platform.stacks.partition import partition, stack_id
 from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
+from ml_platform.constructs.training.promotion import PromotionTarget
 from ml_platform.stacks.tagging import tag_everything
 
 
@@ -39,12 +40,20 @@ class PlatformStage(Stage):
     ``data_catalog_stacks``, ``training_stacks``, ``serving_stacks`` and ``monitoring_stacks`` list
     them, ``data_catalog``, ``training``, ``serving`` and ``monitoring`` are the first, and consumers
     see the union of their units (``datasets``, ``pipelines``, ``endpoints``).
+
+    :param delivery_bus_arn: the delivery pipeline's event bus (:meth:`DeliverySettings.bus_arn
+        <ml_platform.delivery.settings.DeliverySettings.bus_arn>`): the approvals of the registry's
+        models are forwarded to it. Default: none (approvals are only recorded here).
     """
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, *, delivery_bus_arn: str | None = None) -> None:
         env = Environment(account=config.account, region=config.region)
         super().__init__(scope, config.name, env=env)
         self.config = config
+        #: Where approved versions are recorded (``serving`` endpoints with ``version: approved``
+        #: read it) and, with ``delivery_bus_arn``, forwarded to the delivery pipeline.
+        self.promotion = PromotionTarget(prefix=config.prefix, environment=config.name,
+                                         delivery_bus_arn=delivery_bus_arn)
         name_prefix = f"{config.prefix}-{config.name}"  # of every named resource: <prefix>-<env>-...
         self.alerting = AlertingStack(
             self,
@@ -107,6 +116,7 @@ class PlatformStage(Stage):
                     datasets=self.datasets if self.data_catalog_stacks else None,
                     feedback_models=config.feedback_models(),
                     primary=self.training_stacks[0] if self.training_stacks else None,
+                    promotion=self.promotion,
                 ))
         self.training: TrainingStack | None = self.training_stacks[0] if self.training_stacks else None
         #: Every model's training pipeline by model, whichever Training stack holds it.

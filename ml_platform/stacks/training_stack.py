@@ -9,7 +9,10 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_ssm as ssm
 
+from ml_platform.constructs.core.keys import allow_cloudwatch_logs
 from ml_platform.constructs.core.alerting import SAGEMAKER_JOBS, AlertPath, pipeline_execution_failed, sagemaker_job_failed
 from ml_platform.constructs.lake.data_lake import DataLake
 from ml_platform.constructs.training.image_repositories import ImageRepositories
@@ -20,8 +23,10 @@ from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.promotion import ModelPromotion, PromotionTarget
 from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
+from ml_platform.constructs.serving.serving_settings import APPROVED
 from ml_platform.constructs.training.training_settings import TrainingSettings
 
 
@@ -33,6 +38,11 @@ class TrainingStack(Stack):
     feedback loop writes their pipeline's ``feedback``). Failed pipeline executions, failed SageMaker
     jobs of the account (training, tuning, processing, transform) and approval decisions go to
     ``alerts``.
+
+    :param promotion: where approved versions are recorded and delivered: with it, the first
+        stack makes a :class:`ModelPromotion` of every registry model (``promotions``, by model),
+        so any endpoint may switch to ``version: approved`` and approvals reach the delivery
+        pipeline whatever the endpoints serve. Default: ``None``, no promotion.
 
     :param primary: the environment's first Training stack, when this is a further one
         (``TrainingPipelines2``, ...) holding only ``settings.pipelines``: it uses the primary's
@@ -55,6 +65,7 @@ class TrainingStack(Stack):
         datasets: Mapping[str, LakeDataset] | None = None,
         feedback_models: Collection[str] = (),
         primary: TrainingStack | None = None,
+        promotion: PromotionTarget | None = None,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
@@ -65,11 +76,15 @@ class TrainingStack(Stack):
         self.registry: ModelRegistry
         self.roles: SageMakerRoles
         self.boundary: iam.IManagedPolicy | None
+        #: The :class:`ModelPromotion` of each model, by model (none without ``promotion``).
+        self.promotions: dict[str, ModelPromotion] = {}
         if primary is not None:
             self.images, self.registry, self.roles = primary.images, primary.registry, primary.roles
-            self.boundary = primary.boundary
+            self.boundary, self.promotions = primary.boundary, primary.promotions
         else:
             self._shared(settings, name_prefix, lake, network, allow_data_deletion)
+            if promotion is not None:
+                self._promote(settings, promotion, allow_data_deletion)
         self.pipelines = {
             pipeline.model: TrainingPipeline(
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
@@ -108,6 +123,38 @@ class TrainingStack(Stack):
         if "pipeline" in self.roles.roles:
             for model in settings.models:
                 self.registry.grant_register(self.roles.roles["pipeline"], model)
+
+    def served_package_arn(self, consumer: Stack, model: str, version: int | str) -> str:
+        """The ARN of version ``version`` of ``model`` as ``consumer`` refers to it: the version's ARN,
+        or (``approved``) a reference to the parameter the model's promotion writes, which
+        CloudFormation resolves at each deploy of ``consumer``.
+
+        :raises ValueError: (``approved``) if this stack makes no promotion of ``model``.
+        """
+        if version != APPROVED:
+            group = self.registry.groups[model].model_package_group_name
+            return consumer.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/{version}")
+        promotion = self.promotions.get(model)
+        if promotion is None:
+            raise ValueError(f"TrainingStack {self.node.path}: version {APPROVED!r} of model {model!r} needs its "
+                             "promotion; give TrainingStack promotion=PromotionTarget(prefix, environment)")
+        return ssm.StringParameter.value_for_string_parameter(consumer, promotion.parameter_name)
+
+    def _promote(self, settings: TrainingSettings, promotion: PromotionTarget, allow_data_deletion: bool) -> None:
+        """A :class:`ModelPromotion` per registry model, logging with one key of this stack."""
+        removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
+        self.promotion_logs_key = kms.Key(self, "PromotionLogsKey", enable_key_rotation=True, removal_policy=removal,
+                                          description=f"Encrypts the promotion logs of {self.node.path}")
+        allow_cloudwatch_logs(self.promotion_logs_key)
+        self.promotions = {
+            model: ModelPromotion(
+                self, f"{pascal_case(model)}Promotion", group_name=group.model_package_group_name or "",
+                parameter_name=promotion.parameter_name(model), alerts=self.alerts,
+                # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+                logs_key=self.promotion_logs_key,  # pyright: ignore[reportArgumentType]
+                delivery_bus_arn=promotion.delivery_bus_arn, removal_policy=removal)
+            for model, group in self.registry.groups.items()
+        }
 
     def _route_failures(self) -> None:
         """Failed executions of this stack's pipelines, and (the first stack) failed SageMaker jobs of any origin."""

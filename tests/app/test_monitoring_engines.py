@@ -47,5 +47,7 @@ def test_each_engine_copies_the_served_versions_registered_baselines(templates):
         assert checks, env
         for check in checks.values():
             properties = check["Properties"]
-            assert ":model-package/mlp-" in json.dumps(properties["ModelPackageArn"]), env
+            # the served version: the parameter its promotion writes (version: approved), read at deploy
+            parameter = templates[env][f"mlp-{env}-Monitoring"]["Parameters"][properties["ModelPackageArn"]["Ref"]]
+            assert parameter["Default"] == f"/mlp/{env}/models/churn/approved-package", env
             assert "ModelDataQuality.Statistics" in properties["Copies"], env

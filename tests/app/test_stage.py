@@ -116,7 +116,7 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
     assert lines[1:] == [
         f"{tmp_path / 'dev.yaml'}: account: input should be a valid string; put the value in quotes (got 42)",
         f"{tmp_path / 'dev.yaml'}: colour: unknown key; allowed keys: account, region, prefix, tags, "
-        "allow_data_deletion, termination_protection, alerts, data_lake, network, data_catalog, training, serving, "
+        "allow_data_deletion, termination_protection, requires_approval, alerts, data_lake, network, data_catalog, training, serving, "
         "monitoring, labeling",
     ]
     assert not (tmp_path / "cdk.out").exists()
@@ -133,14 +133,17 @@ def test_committed_environments_exercise_every_databrew_step_type():
 
 
 def test_serving_endpoints_serve_the_configured_registry_version(templates):
-    """prod and staging serve ``churn`` version 1 from their own registry, as the inference role."""
+    """prod and staging serve the ``churn`` version approved last in their own registry (the
+    parameter its promotion writes, read at deploy), as the inference role."""
     for env in ("prod", "staging"):
         config = load_environment(CONFIG_DIR / f"{env}.yaml")
-        serving = templates[env][config.stack_name("Serving")]["Resources"]
+        template = templates[env][config.stack_name("Serving")]
+        serving = template["Resources"]
         [model] = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::SageMaker::Model"]
         [container] = model["Containers"]
-        assert container["ModelPackageName"] == (
-            f"arn:aws:sagemaker:us-east-1:{config.account}:model-package/mlp-{env}-churn/1")
+        parameter = template["Parameters"][container["ModelPackageName"]["Ref"]]
+        assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>",
+                             "Default": f"/mlp/{env}/models/churn/approved-package"}
         assert "InferenceRole" in json.dumps(model["ExecutionRoleArn"])
         [endpoint] = [r["Properties"] for r in serving.values() if r["Type"] == "AWS::SageMaker::Endpoint"]
         assert endpoint["EndpointName"] == f"mlp-{env}-churn"

@@ -111,7 +111,7 @@ def test_bad_identifiers_and_missing_keys(tmp_path, replace, by, expected):
     [
         ("colour: blue\n",
          "colour: unknown key; allowed keys: account, region, prefix, tags, allow_data_deletion, "
-         "termination_protection, alerts, data_lake, network, data_catalog, training"),
+         "termination_protection, requires_approval, alerts, data_lake, network, data_catalog, training"),
         ("data_lake:\n  lifecycle:\n    expire_days: 3\n",
          "data_lake.lifecycle.expire_days: unknown key; allowed keys: transitions, "
          "noncurrent_version_expiration_days, abort_incomplete_multipart_upload_days"),

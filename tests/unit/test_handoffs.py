@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from ml_platform.constructs.training.promotion import approved_package_parameter
 from ml_platform.config import EnvironmentConfig, load_environment, load_environments
 from ml_platform.jobs.training_pipeline import features as features_script
 from tests.conftest import CONFIG_DIR, stack_templates, synth_platform
@@ -202,8 +203,20 @@ def test_the_inference_role_reads_what_the_pipeline_trains(envs, name):
     assert len(models) == len(served)
     serving = env.name("Serving")
     for model in models:
-        package = env.resolve(serving, model["Properties"]["Containers"][0]["ModelPackageName"])
-        assert package.rsplit("/", 2)[1] == group  # a version of the group the pipeline registers into
+        name_value = model["Properties"]["Containers"][0]["ModelPackageName"]
+        if isinstance(name_value, dict) and "Ref" in name_value:  # version: approved
+            parameter = env.stacks[serving]["Parameters"][name_value["Ref"]]
+            assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+            # the parameter the promotion of the group the pipeline registers into writes
+            [rule] = [r for r in env.resources("Training", "AWS::Events::Rule").values()
+                      if r["Properties"]["EventPattern"].get("detail", {}).get("ModelApprovalStatus") == ["Approved"]
+                      and "ModelPackageGroupName" in r["Properties"]["EventPattern"]["detail"]
+                      and "Promotion" in json.dumps(r["Properties"]["Targets"])]
+            assert env.resolve(env.name("Training"), rule["Properties"]["EventPattern"]["detail"]["ModelPackageGroupName"]) == [group]
+            assert parameter["Default"] == approved_package_parameter(env.config.prefix, name, group.rsplit("-", 1)[1])
+        else:
+            package = env.resolve(serving, name_value)
+            assert package.rsplit("/", 2)[1] == group  # a version of the group the pipeline registers into
         policy = env.policy(env.resolve(serving, model["Properties"]["ExecutionRoleArn"]))
         # SageMaker writes <S3OutputPath>/<training job name>/output/model.tar.gz
         assert permitted(policy, "s3:GetObject", arn(f"{output}/pipelines-a1b2c3-Train-x9/output/model.tar.gz"))

@@ -23,6 +23,7 @@ CFN_NAMESPACES = {
     "Cognito": "cognito-idp", "DataBrew": "databrew", "EC2": "ec2", "ECR": "ecr", "Events": "events",
     "Glue": "glue", "KMS": "kms", "Lambda": "lambda", "Logs": "logs", "S3": "s3", "SageMaker": "sagemaker",
     "Scheduler": "scheduler", "SecretsManager": "secretsmanager", "SNS": "sns", "SQS": "sqs",
+    "StepFunctions": "stepfunctions", "SSM": "ssm",
 }
 #: Stack name suffix to the keys of SECTION_SERVICES that build it (every stack routes its failures
 #: to the alert path, so every stack has ``alerts``).

@@ -74,7 +74,7 @@ def test_prod_reads_as_a_lifecycle() -> None:
     nodes = arch.nodes
     edges = {(nodes[e.src].title, nodes[e.dst].title, e.label) for e in arch.edges}
     assert ("churn", "churn", "registers") in edges  # pipeline -> registry group
-    assert ("churn", "churn", "serves v1") in edges  # registry group -> endpoint
+    assert ("churn", "churn", "serves the approved") in edges  # registry group -> endpoint
     assert ("churn retrain gate", "churn", "starts") in edges  # retraining
     assert ("churn feedback", "churn", "curated: churn/feedback/") in edges  # labelled feedback -> pipeline
     assert ("raw zone", "2 Glue ETL jobs", "accounts/\nsales/") in edges

@@ -27,8 +27,8 @@ ENVS = ("dev", "staging", "prod")
 REGION = "us-east-1"
 TABLE = json.loads((PRICES_DIR / f"{REGION}.json").read_text())
 M5 = TABLE["prices"]["sagemaker_instance:ml.m5.large"]["value"]
-#: README.md, "What dev costs while idle": "about 80 to 87" USD per month.
-README_DEV_RANGE = (80, 87)
+#: README.md, "What dev costs while idle": "about 81 to 88" USD per month.
+README_DEV_RANGE = (81, 88)
 
 
 def snapshot(env: str) -> dict[str, dict]:

@@ -15,6 +15,9 @@ from tools.review.architecture_model import (
 )
 
 _MODEL_PACKAGE = re.compile(r"model-package/([^/\"]+)/(\d+)")
+#: A model served as ``version: approved`` names its environment's promotion parameter
+#: (``/<prefix>/<env>/models/<model>/approved-package``, ml_platform.constructs.training.promotion).
+_APPROVED_PARAMETER = re.compile(r"^/([^/]+)/([^/]+)/models/([^/]+)/approved-package$")
 _REGISTERS = re.compile(r'"ModelPackageGroupName"\s*:\s*"([^"]+)"')
 _ZONE_URI = re.compile(r"bucket:(raw|processed|curated|artifacts)(/[^\"*]*)?")
 
@@ -118,6 +121,13 @@ class ArchitectureBuilder(NodeBuilder):
             for match in _MODEL_PACKAGE.finditer(self.text(model.props.get("Containers"), model)):
                 if user and match[1] in groups:
                     self.edges.add(Edge(groups[match[1]], user, f"serves v{match[2]}", "control"))
+            parameters = self.templates.get(model.stack, {}).get("Parameters", {})
+            for container in model.props.get("Containers") or []:
+                ref = container.get("ModelPackageName", {}).get("Ref") if isinstance(container.get("ModelPackageName"), dict) else None
+                approved = _APPROVED_PARAMETER.match(str(parameters.get(ref, {}).get("Default", ""))) if ref else None
+                group = "-".join(approved.groups()) if approved else None
+                if user and group in groups:
+                    self.edges.add(Edge(groups[group], user, "serves the approved", "control"))
 
     def catalog_edges(self) -> None:
         for crawler in self.of_type("AWS::Glue::Crawler"):

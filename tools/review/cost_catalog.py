@@ -90,6 +90,7 @@ IDLE_FREE: dict[str, tuple[str, str]] = {
     "AWS::SageMaker::Workforce": (FREE, "labeling bills per object labeled"),
     "AWS::SageMaker::Workteam": (FREE, "labeling bills per object labeled"),
     "AWS::Scheduler::Schedule": (RUNS, "starts its target on time (the batch transform bills while it runs)"),
+    "AWS::StepFunctions::StateMachine": (USAGE, "a standard workflow bills per state transition, nothing while idle"),
 }
 
 #: Custom resources run their provider function on deploy only.

@@ -1,15 +1,16 @@
 """Settings of the ``serving`` section: endpoints and batch transforms, and what each one runs.
 
-What runs is either a version of a registry model (``model`` and ``version``) or containers
-given directly (``containers``: an image of a platform repository or a built-in algorithm, and
+What runs is either a version of a registry model (``model`` and ``version``: a number, or
+``approved`` for the version most recently approved in the environment's registry, read at each
+deploy) or containers given directly (``containers``: an image of a platform repository or a built-in algorithm, and
 model data in the lake), chained as a serial inference pipeline when there are several.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainValidator, model_validator
 
 from ml_platform.constructs.serving.batch_transform import JOB_PREFIX_MAX, TransformSettings
 from ml_platform.constructs.serving.endpoint_settings import (
@@ -24,6 +25,24 @@ from ml_platform.constructs.serving.serving_model import MAX_CONTAINERS
 from ml_platform.constructs.training.sagemaker_images import builtin_image
 from ml_platform.constructs.core.validation import StrictSettings
 from ml_platform.constructs.training.training_settings import ModelName, RepositoryName, TrainingSettings
+
+#: ``version: approved``: serve what the environment's registry last approved (see :class:`ModelChoice`).
+APPROVED = "approved"
+
+
+def _served_version(value: object) -> int | str:
+    """A version number (1 or more) or :data:`APPROVED`; one error line for anything else."""
+    if value == APPROVED:
+        return APPROVED
+    if type(value) is int and value >= 1:
+        return value
+    if type(value) is int:
+        raise ValueError("input should be greater than or equal to 1")  # as pydantic says it of other numbers
+    raise ValueError(f"give a registry version number (1 or more) or {APPROVED!r}")
+
+
+#: ``version``: a registry version number or ``approved``.
+ServedVersion = Annotated[int | Literal["approved"], PlainValidator(_served_version)]
 
 #: Endpoint names are ``<prefix>-<env>-<key>``; SageMaker allows 63 characters.
 EndpointKey = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,30}$")]
@@ -62,11 +81,17 @@ class ServedContainer(StrictSettings):
 class ModelChoice(StrictSettings):
     """What runs: ``version`` of the registry model, or ``containers``; exactly one.
 
-    :ivar version: the approved model package version; change it to deploy another.
+    :ivar version: the approved model package version (a number: change it to deploy another), or
+        ``approved``: the package ARN the environment's promotion last wrote to the SSM parameter
+        ``/<prefix>/<env>/models/<model>/approved-package`` (see
+        :class:`~ml_platform.constructs.training.promotion.ModelPromotion`), which CloudFormation
+        reads at every deploy of the stack, so approving a version and deploying serves it through
+        the endpoint's guardrails. Until a version has been approved the parameter does not exist
+        and a deploy fails before changing anything. Default: none.
     :ivar containers: 1-15 containers, a serial inference pipeline when several.
     """
 
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: ServedVersion | None = None
     containers: Annotated[tuple[ServedContainer, ...], Field(strict=False, max_length=MAX_CONTAINERS)] = ()
 
     @model_validator(mode="after")
@@ -100,7 +125,8 @@ class ServedModel(ModelChoice, EndpointSettings):
 
 
 class ScheduledScoring(ModelChoice, TransformSettings):
-    """A batch transform (see :class:`TransformSettings`) and what it runs (:class:`ModelChoice`).
+    """A batch transform (see :class:`TransformSettings`) and what it runs (:class:`ModelChoice`;
+    with ``version: approved`` the model is replaced at each deploy, and later runs score with it).
 
     :ivar model: a model of the ``training`` section; needed with ``version``.
     """

@@ -12,6 +12,7 @@ from ml_platform.constructs.training.ml_network import (
     subnet_ids,
 )
 from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.promotion import ModelPromotion, PromotionTarget, approved_package_parameter
 from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.training.sagemaker_roles import LakeLocation, LakeObject, RoleSettings, SageMakerRoles
 from ml_platform.constructs.training.training_pipeline import (
@@ -33,11 +34,13 @@ __all__ = [
     "LakeObject",
     "MetricCheck",
     "MlNetwork",
+    "ModelPromotion",
     "ModelRegistry",
     "NetworkSettings",
     "ParameterRange",
     "PersonaSettings",
     "PipelineSettings",
+    "PromotionTarget",
     "RepositorySettings",
     "RoleSettings",
     "SageMakerPersonas",
@@ -45,4 +48,5 @@ __all__ = [
     "TrainingPipeline",
     "TrainingSettings",
     "TuningSettings",
+    "approved_package_parameter",
 ]
