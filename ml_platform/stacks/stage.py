@@ -116,7 +116,7 @@ class PlatformStage(Stage):
                     datasets=self.datasets if self.data_catalog_stacks else None,
                     feedback_models=config.feedback_models(),
                     primary=self.training_stacks[0] if self.training_stacks else None,
-                    promotion=self.promotion,
+                    promotion=self.promotion, trained_models=[p.model for p in training.pipelines],
                 ))
         self.training: TrainingStack | None = self.training_stacks[0] if self.training_stacks else None
         #: Every model's training pipeline by model, whichever Training stack holds it.

@@ -39,10 +39,14 @@ class TrainingStack(Stack):
     jobs of the account (training, tuning, processing, transform) and approval decisions go to
     ``alerts``.
 
-    :param promotion: where approved versions are recorded and delivered: with it, the first
-        stack makes a :class:`ModelPromotion` of every registry model (``promotions``, by model),
-        so any endpoint may switch to ``version: approved`` and approvals reach the delivery
-        pipeline whatever the endpoints serve. Default: ``None``, no promotion.
+    :param promotion: where approved versions are recorded and delivered: with it, every registry
+        model gets a :class:`ModelPromotion` (``promotions``, by model, shared by the family's
+        stacks), so any endpoint may switch to ``version: approved`` and approvals reach the
+        delivery pipeline whatever the endpoints serve. A model's promotion is made by the stack
+        that holds its pipeline; the first stack makes those of the models no pipeline trains.
+        Default: ``None``, no promotion.
+    :param trained_models: the models the environment's pipelines train, in any stack of the
+        family (the first stack promotes the others). Default: none.
 
     :param primary: the environment's first Training stack, when this is a further one
         (``TrainingPipelines2``, ...) holding only ``settings.pipelines``: it uses the primary's
@@ -66,6 +70,7 @@ class TrainingStack(Stack):
         feedback_models: Collection[str] = (),
         primary: TrainingStack | None = None,
         promotion: PromotionTarget | None = None,
+        trained_models: Collection[str] = (),
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
@@ -80,11 +85,17 @@ class TrainingStack(Stack):
         self.promotions: dict[str, ModelPromotion] = {}
         if primary is not None:
             self.images, self.registry, self.roles = primary.images, primary.registry, primary.roles
+            # one dict for the family: each stack adds the promotions it holds
             self.boundary, self.promotions = primary.boundary, primary.promotions
         else:
             self._shared(settings, name_prefix, lake, network, allow_data_deletion)
-            if promotion is not None:
-                self._promote(settings, promotion, allow_data_deletion)
+        if promotion is not None:
+            # a model's promotion lives beside its pipeline (so that it scales with the partition);
+            # the first stack also promotes the registry's models that no pipeline trains
+            models = [p.model for p in settings.pipelines]
+            if primary is None:
+                models += [m for m in self.registry.groups if m not in trained_models and m not in models]
+            self._promote(models, promotion, allow_data_deletion)
         self.pipelines = {
             pipeline.model: TrainingPipeline(
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
@@ -140,21 +151,24 @@ class TrainingStack(Stack):
                              "promotion; give TrainingStack promotion=PromotionTarget(prefix, environment)")
         return ssm.StringParameter.value_for_string_parameter(consumer, promotion.parameter_name)
 
-    def _promote(self, settings: TrainingSettings, promotion: PromotionTarget, allow_data_deletion: bool) -> None:
-        """A :class:`ModelPromotion` per registry model, logging with one key of this stack."""
+    def _promote(self, models: Collection[str], promotion: PromotionTarget, allow_data_deletion: bool) -> None:
+        """A :class:`ModelPromotion` of each of ``models``, logging with one key of this stack."""
+        if not models:
+            return
         removal = data_removal_policy(self, allow_data_deletion=allow_data_deletion)
         self.promotion_logs_key = kms.Key(self, "PromotionLogsKey", enable_key_rotation=True, removal_policy=removal,
                                           description=f"Encrypts the promotion logs of {self.node.path}")
         allow_cloudwatch_logs(self.promotion_logs_key)
-        self.promotions = {
+        self.promotions.update({
             model: ModelPromotion(
-                self, f"{pascal_case(model)}Promotion", group_name=group.model_package_group_name or "",
+                self, f"{pascal_case(model)}Promotion",
+                group_name=self.registry.groups[model].model_package_group_name or "",
                 parameter_name=promotion.parameter_name(model), alerts=self.alerts,
                 # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
                 logs_key=self.promotion_logs_key,  # pyright: ignore[reportArgumentType]
                 delivery_bus_arn=promotion.delivery_bus_arn, removal_policy=removal)
-            for model, group in self.registry.groups.items()
-        }
+            for model in models
+        })
 
     def _route_failures(self) -> None:
         """Failed executions of this stack's pipelines, and (the first stack) failed SageMaker jobs of any origin."""

@@ -173,9 +173,15 @@ def test_pipelines_beyond_a_group_go_to_a_training_pipelines_stack_under_the_quo
     resources = json.loads(templates["mlp-scale-TrainingPipelines2"].read_text())["Resources"]
     pipelines = {r["Properties"]["PipelineName"] for r in resources.values() if r["Type"] == "AWS::SageMaker::Pipeline"}
     assert pipelines == {f"mlp-scale-m{N:02d}", f"mlp-scale-m{N + 1:02d}"}
-    [failed] = [r["Properties"]["EventPattern"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
-    assert failed["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
-    assert not any(r["Type"] in ("AWS::IAM::Role", "AWS::SageMaker::ModelPackageGroup") for r in resources.values())
+    rules = [r["Properties"]["EventPattern"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert [p["detail-type"] for p in rules].count(["SageMaker Model Building Pipeline Execution Status Change"]) == 1
+    # the models' promotions live beside their pipelines; the roles they run pipelines as and the
+    # registry stay in the first stack
+    assert not any(r["Type"] == "AWS::SageMaker::ModelPackageGroup" for r in resources.values())
+    roles = [k for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"]
+    assert roles and all("Promotion" in k for k in roles)
+    assert {f"m{N:02d}", f"m{N + 1:02d}"} <= {m for m, p in stage.training_stacks[1].promotions.items()
+                                               if p.node.scope is stage.training_stacks[1]}
 
 
 def test_an_endpoint_serving_a_model_of_the_second_pipelines_stack_reads_its_artifacts(many_pipelines):
