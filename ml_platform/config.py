@@ -15,6 +15,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
+from ml_platform.constructs.core.governance_settings import GovernanceSettings
+from ml_platform.constructs.training.studio_domain import REQUIRED_ENDPOINTS as STUDIO_ENDPOINTS
+from ml_platform.constructs.training.workbench_settings import WorkbenchSettings
 from ml_platform.constructs.lake.athena_workgroup import AthenaSettings
 from ml_platform.constructs.lake.data_lake import DEFAULT_ACCESS_LOG_RETENTION_DAYS, lifecycle_problems
 from ml_platform.constructs.lake.lake_access import Zone
@@ -157,6 +160,8 @@ class EnvironmentConfig(StrictSettings):
     serving: ServingSettings | None = None
     monitoring: MonitoringSection | None = None
     labeling: LabelingSettings | None = None
+    governance: GovernanceSettings | None = None
+    workbench: WorkbenchSettings | None = None
 
     def cross_section_problems(self) -> list[str]:
         """``<key path>: <problem>`` for each rule that spans keys or sections, or needs the region:
@@ -171,6 +176,16 @@ class EnvironmentConfig(StrictSettings):
             problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
         if self.monitoring is not None:
             problems += self.monitoring.problems_with(self.serving, self.training)
+        if self.workbench is not None:
+            people = sorted(n for n, u in self.workbench.users.items() if u.persona in ("data_scientist", "ml_engineer"))
+            if self.training is None:
+                problems.append("workbench: needs a training section (its registry, roles and personas)")
+            elif people and self.training.personas is None:
+                problems.append(f"workbench.users: {', '.join(people)} need training.personas (their roles)")
+            lacking = [e for e in STUDIO_ENDPOINTS if e not in self.network.interface_endpoints]
+            if lacking:
+                problems.append(f"workbench: Studio in VPC-only mode needs network.interface_endpoints to include "
+                                f"{', '.join(lacking)} (got {', '.join(self.network.interface_endpoints)})")
         return problems
 
     def _feature_source_problems(self) -> list[str]:

@@ -46,7 +46,11 @@ SERVICE_NAMES: Mapping[str, str] = {
     "sqs": "Amazon SQS",
     "stepfunctions": "AWS Step Functions",
     "ssm": "AWS Systems Manager (Parameter Store)",
+    "cloudtrail": "AWS CloudTrail",
+    "budgets": "AWS Budgets",
 }
+#: Services with one global endpoint (botocore lists no regional one): not checked per region.
+GLOBAL_SERVICES = frozenset({"budgets"})
 
 #: Services each part of an environment creates, by the key path that turns it on (IAM is global
 #: and not listed). ``alerts``, ``data_lake`` and ``network`` are always created; the others when
@@ -63,6 +67,8 @@ SECTION_SERVICES: Mapping[str, tuple[str, ...]] = {
     "serving.batch": ("scheduler",),
     "monitoring": ("sagemaker", "events", "lambda", "logs", "cloudwatch", "sns", "kms"),
     "monitoring.processing": ("scheduler",),
+    "governance": ("cloudtrail", "s3", "kms", "glue", "events", "sqs", "logs", "budgets"),
+    "workbench": ("sagemaker", "ec2", "kms", "lambda", "logs"),
     "labeling": ("sagemaker", "cognito-idp", "lambda", "logs", "sns", "kms"),
 }
 
@@ -80,6 +86,8 @@ def enabled_sections(config: EnvironmentConfig) -> list[str]:
         "serving.batch": config.serving is not None and bool(config.serving.batch),
         "monitoring": config.monitoring is not None,
         "monitoring.processing": config.monitoring is not None and config.monitoring.engine == "processing",
+        "governance": config.governance is not None,
+        "workbench": config.workbench is not None,
         "labeling": config.labeling is not None,
     }
     return [key for key in SECTION_SERVICES if present[key]]
@@ -102,6 +110,8 @@ def missing_services(region: str, services: Mapping[str, tuple[str, ...]]) -> li
     problems = []
     for key, names in services.items():
         for service in names:
+            if service in GLOBAL_SERVICES:
+                continue
             offered = available_regions(service, partition)
             if region not in offered:
                 problems.append(

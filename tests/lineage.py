@@ -55,6 +55,10 @@ NOT_DATA_FLOW = frozenset({
     "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy",
     "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::KMS::Key", "AWS::KMS::Alias",
     "Custom::S3AutoDeleteObjects",
+    # names the lake buckets whose object-level access it records; it reads and writes no data
+    "AWS::CloudTrail::Trail",
+    # sets Canvas's workspace location on the Studio domain at deploy; Canvas's own access is its role's
+    "Custom::StudioCanvasSettings",
 })
 #: Fake concrete names for IAM evaluation (moto gets plain JSON, no symbols).
 FAKE_EXECUTION = "execution-id"

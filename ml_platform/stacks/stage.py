@@ -18,7 +18,9 @@ from ml_platform.stacks.partition import partition, stack_id
 from ml_platform.stacks.serving_stack import ServingStack
 from ml_platform.stacks.training_stack import TrainingStack
 from ml_platform.constructs.training.promotion import PromotionTarget
+from ml_platform.stacks.governance_stack import GovernanceStack
 from ml_platform.stacks.tagging import tag_everything
+from ml_platform.stacks.workbench_stack import WorkbenchStack
 
 
 class _StackProps(TypedDict):
@@ -182,6 +184,21 @@ class PlatformStage(Stage):
                 network=self.network.network,
                 alerts=alerts,
             )
+        self.workbench: WorkbenchStack | None = None
+        if config.workbench is not None:
+            assert self.training is not None and config.training is not None  # the configuration requires it
+            personas = config.training.personas
+            self.workbench = WorkbenchStack(
+                self, "Workbench", **self._stack_props("Workbench", "Studio workbench"), settings=config.workbench,
+                name_prefix=name_prefix, lake=self.data_lake.lake, network=self.network.network,
+                training=self.training, alerts=alerts,
+                trusted_account=personas.trusted_account if personas is not None else None)
+        self.governance: GovernanceStack | None = None
+        if config.governance is not None:
+            self.governance = GovernanceStack(
+                self, "Governance", **self._stack_props("Governance", "audit and governance"),
+                settings=config.governance, name_prefix=name_prefix, lake=self.data_lake.lake, alerts=alerts,
+                cost_tag=("Environment", config.tags.environment))
         tag_everything(self, config.tags.as_aws_tags())
 
     def _stack_props(self, stack: str, what: str) -> _StackProps:

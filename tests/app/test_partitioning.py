@@ -89,7 +89,7 @@ def appended(tmp_path_factory):
 def test_the_stage_creates_as_many_stacks_as_the_units_need(mid):
     _, templates = mid
     extra = {name.removeprefix("mlp-scale-") for name in templates} - {
-        "Alerting", "DataLake", "Network", "DataCatalog", "Training", "Serving", "Monitoring"}
+        "Alerting", "DataLake", "Network", "DataCatalog", "Training", "Serving", "Monitoring", "Governance"}
     assert extra == {"DataCatalog2", "DataCatalog3", "Serving2"}
 
 

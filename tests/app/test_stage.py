@@ -30,7 +30,7 @@ def _manifest_stacks(assembly, env):
 def test_stack_names_follow_prefix_env_stack(assembly):
     for path in CONFIG_DIR.glob("*.yaml"):
         config = load_environment(path)
-        stacks = ["Alerting", "DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling)
+        stacks = ["Alerting", "DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling) + ["Workbench"] * bool(config.workbench) + ["Governance"] * bool(config.governance)
         expected = [f"{config.prefix}-{path.stem}-{stack}" for stack in stacks]
         assert sorted(_manifest_stacks(assembly, path.stem)) == sorted(expected)
 
@@ -117,7 +117,7 @@ def test_app_py_prints_one_line_per_problem_and_no_traceback(tmp_path):
         f"{tmp_path / 'dev.yaml'}: account: input should be a valid string; put the value in quotes (got 42)",
         f"{tmp_path / 'dev.yaml'}: colour: unknown key; allowed keys: account, region, prefix, tags, "
         "allow_data_deletion, termination_protection, requires_approval, alerts, data_lake, network, data_catalog, training, serving, "
-        "monitoring, labeling",
+        "monitoring, labeling, governance, workbench",
     ]
     assert not (tmp_path / "cdk.out").exists()
 

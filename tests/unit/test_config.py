@@ -610,3 +610,16 @@ def test_alerts_are_one_section_for_the_environment(tmp_path):
     assert problem.startswith("alerts.emails[0]: "), problem
     [problem] = problems_of(write(tmp_path, MINIMAL.format(env="dev") + "alerts:\n  https_endpoints: [http://x.example.com]\n"))
     assert problem.startswith("alerts.https_endpoints[0]: "), problem
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("interface_endpoints: [sagemaker_api, sagemaker_runtime, sts, logs, ecr_api, ecr_docker]",
+      "interface_endpoints: [sagemaker_api, sts, logs, ecr_api, ecr_docker]"),
+     "workbench: Studio in VPC-only mode needs network.interface_endpoints to include sagemaker_runtime "
+     "(got sagemaker_api, sts, logs, ecr_api, ecr_docker)"),
+    (("  personas: {}\n", ""), "workbench.users: dana, emil need training.personas (their roles)"),
+])
+def test_workbench_mistakes_name_their_key_path(tmp_path, change, expected):
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    assert change[0] in text
+    assert expected in problems_of(write(tmp_path, text.replace(*change, 1)))

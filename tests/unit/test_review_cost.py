@@ -27,8 +27,8 @@ ENVS = ("dev", "staging", "prod")
 REGION = "us-east-1"
 TABLE = json.loads((PRICES_DIR / f"{REGION}.json").read_text())
 M5 = TABLE["prices"]["sagemaker_instance:ml.m5.large"]["value"]
-#: README.md, "What dev costs while idle": "about 81 to 88" USD per month.
-README_DEV_RANGE = (81, 88)
+#: README.md, "What dev costs while idle": "about 126 to 133" USD per month.
+README_DEV_RANGE = (126, 133)
 
 
 def snapshot(env: str) -> dict[str, dict]:
@@ -98,7 +98,7 @@ def test_dev_total_is_the_readme_range():
     assert "about {} to {}".format(*README_DEV_RANGE) in (ROOT / "README.md").read_text()
     assert (round(low), round(high)) == README_DEV_RANGE
     [endpoints] = lines_of(idle_cost("dev", snapshot("dev"), REGION), "AWS::EC2::VPCEndpoint")
-    assert endpoints.keys == ("network.az_count", "network.interface_endpoints")
+    assert endpoints.keys == ("network.az_count", "network.interface_endpoints", "workbench.users")
 
 
 @pytest.mark.parametrize("env", ENVS)

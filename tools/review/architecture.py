@@ -27,7 +27,7 @@ import textwrap
 from pathlib import Path
 
 from tools.review.architecture_edges import build_architecture
-from tools.review.architecture_model import STAGES, Architecture, Edge, Node
+from tools.review.architecture_model import SIDE_STAGES, STAGES, Architecture, Edge, Node
 from tools.review.architecture_render import render_svg_png
 
 #: Fill of the stage's cluster, fill of its nodes, and its border colour.
@@ -41,8 +41,9 @@ STAGE_COLORS = {
     "return": ("#EAF2FB", "#CFE2F7", "#1F5C99"),
     "alerts": ("#FDEDED", "#F8CFCF", "#B71C1C"),
     "network": ("#F0F2F4", "#DCE1E5", "#546E7A"),
+    "governance": ("#F3F1EC", "#E3DED2", "#6D5D3B"),
 }
-SIDE_TITLES = {"alerts": "Alert routes → Alerting", "network": "Network"}
+SIDE_TITLES = {"alerts": "Alert routes → Alerting", "network": "Network", "governance": "Audit and governance"}
 #: Edge looks per style (Edge.style); writes into the lake are drawn in the lake's colour.
 EDGE_STYLES = {
     "data": 'color="#5F6B76", fontcolor="#3F4A54"',
@@ -78,7 +79,7 @@ def _quote(text: str) -> str:
 
 def _rank_stage(arch: Architecture, node: Node) -> str:
     """The lifecycle stage whose rank a node takes: side-lane nodes take their route's stage."""
-    if node.stage == "network":
+    if node.stage in ("network", "governance"):
         return arch.stages[0] if arch.stages else "lake"
     if node.stage == "alerts":
         stage = node.kind.removeprefix("routes_")
@@ -137,7 +138,7 @@ def dot_from_architecture(arch: Architecture) -> str:
         stacks = ", ".join(arch.stacks.get(stage, []))
         subtitle = f"stack: {stacks}" if stacks else "outputs no later stage reads, in the lake's buckets"
         lines += _cluster(stage, f"{i} · {titles[stage]}", subtitle, stage, arch.stage_nodes(stage))
-    for side in ("network", "alerts"):
+    for side in SIDE_STAGES:
         nodes = [n for n in arch.nodes.values() if n.stage == side]
         if nodes:
             stacks = ", ".join(arch.stacks.get(side, [])) or "—"

@@ -44,7 +44,7 @@ STAGES = (
 #: Stages whose lake writes are drawn into the lake's zones (later ones: hand-offs or "return").
 EARLY_STAGES = ("lake", "preparation")
 STAGE_ORDER = {key: i for i, (key, _) in enumerate(STAGES)}
-SIDE_STAGES = ("network", "alerts")
+SIDE_STAGES = ("network", "alerts", "governance")
 #: A kind drawn one node per resource becomes one grouped node above this many members.
 MAX_INDIVIDUAL = 5
 #: Names shown in a grouped node's label (the rest are counted, and listed in its tooltip).
@@ -100,7 +100,8 @@ KINDS: dict[str, Kind] = {
 }
 #: Stages of the platform's stacks by name (partitions such as ``DataCatalog2`` included).
 STACK_STAGES = {"DataLake": "lake", "DataCatalog": "preparation", "Training": "training", "Serving": "serving",
-                "Monitoring": "monitoring", "Labeling": "labeling", "Network": "network", "Alerting": "alerts"}
+                "Monitoring": "monitoring", "Labeling": "labeling", "Network": "network", "Alerting": "alerts",
+                "Governance": "governance"}
 #: Types that only count towards the stage of their stack (they are drawn through another node).
 STAGE_HINTS = {
     "AWS::SageMaker::EndpointConfig": "serving", "AWS::SageMaker::Model": "serving",
@@ -246,6 +247,8 @@ class NodeBuilder:
         return min(votes, key=lambda k: (-votes[k], order[k])) if votes else "network"
 
     def stage_of(self, res: Res) -> str:
+        if self.stack_stage[res.stack] == "governance":  # the audit trail's bucket is no lake zone
+            return "governance"
         return TYPE_STAGES.get(res.type) or self.stack_stage[res.stack]
 
     # -- nodes -------------------------------------------------------------------------------

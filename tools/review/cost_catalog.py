@@ -18,6 +18,8 @@ STACK_SECTIONS: dict[str, str] = {
     "Serving": "serving",
     "Monitoring": "monitoring",
     "Labeling": "labeling",
+    "Workbench": "workbench",
+    "Governance": "governance",
 }
 
 #: (resource type, stack) -> the config keys that create it, where narrower than the section.
@@ -25,6 +27,8 @@ DRIVERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("AWS::KMS::Key", "Training"): ("training.repositories",),
     ("AWS::SecretsManager::Secret", "DataCatalog"): ("data_catalog.databrew",),
     ("AWS::EC2::VPCEndpoint", "Network"): ("network.interface_endpoints", "network.az_count"),
+    ("AWS::EC2::VPCEndpoint", "Workbench"): ("workbench.users", "network.az_count"),
+    ("AWS::KMS::Key", "Workbench"): ("workbench",),
 }
 
 FREE, USAGE, RUNS = "free", "usage", "runs"
@@ -91,6 +95,11 @@ IDLE_FREE: dict[str, tuple[str, str]] = {
     "AWS::SageMaker::Workteam": (FREE, "labeling bills per object labeled"),
     "AWS::Scheduler::Schedule": (RUNS, "starts its target on time (the batch transform bills while it runs)"),
     "AWS::StepFunctions::StateMachine": (USAGE, "a standard workflow bills per state transition, nothing while idle"),
+    "AWS::SageMaker::Domain": (USAGE, "Studio apps bill while they run (idle ones stop); home directories bill as EFS storage"),
+    "AWS::SageMaker::UserProfile": (FREE, "no charge of its own"),
+    "AWS::CloudTrail::Trail": (USAGE, "the first copy of management events is free; S3 data events bill per 100,000 events"),
+    "AWS::Budgets::Budget": (FREE, "budgets without actions cost nothing"),
+    "AWS::Glue::DataCatalogEncryptionSettings": (FREE, "no charge"),
 }
 
 #: Custom resources run their provider function on deploy only.
