@@ -176,6 +176,10 @@ class EnvironmentConfig(StrictSettings):
             problems += self.serving.problems_with(self.training, f"{self.prefix}-{self.name}", self.region)
         if self.monitoring is not None:
             problems += self.monitoring.problems_with(self.serving, self.training)
+        if (self.training is not None and self.training.experiment_tracking is not None
+                and "sagemaker_experiments" not in self.network.interface_endpoints):
+            problems.append("training.experiment_tracking: needs sagemaker_experiments in "
+                            "network.interface_endpoints (pipeline jobs and Studio reach MLflow through it)")
         if self.workbench is not None:
             people = sorted(n for n, u in self.workbench.users.items() if u.persona in ("data_scientist", "ml_engineer"))
             if self.training is None:

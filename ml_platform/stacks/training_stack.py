@@ -23,6 +23,7 @@ from ml_platform.constructs.training.sagemaker_personas import SageMakerPersonas
 from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMakerRoles
 from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.training.model_registry import ModelRegistry
+from ml_platform.constructs.training.experiment_tracking import ExperimentTracking
 from ml_platform.constructs.training.promotion import ModelPromotion, PromotionTarget
 from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
@@ -105,6 +106,8 @@ class TrainingStack(Stack):
             )
             for pipeline in settings.pipelines
         }
+        #: The MLflow tracking server (``training.experiment_tracking``), in the first stack.
+        self.experiment_tracking: ExperimentTracking | None = primary.experiment_tracking if primary else None
         if primary is None and settings.personas is not None:
             self.personas = SageMakerPersonas(
                 self, "Personas", roles=self.roles, network=network, key=lake.encryption_key,
@@ -112,6 +115,8 @@ class TrainingStack(Stack):
                 trusted_account=settings.personas.trusted_account,
                 permissions_boundary=self.boundary,
             )
+        if primary is None:
+            self._track_experiments(settings, lake, name_prefix, allow_data_deletion)
         self._route_failures()
 
     def _shared(self, settings: TrainingSettings, name_prefix: str, lake: DataLake, network: MlNetwork,
@@ -134,6 +139,21 @@ class TrainingStack(Stack):
         if "pipeline" in self.roles.roles:
             for model in settings.models:
                 self.registry.grant_register(self.roles.roles["pipeline"], model)
+
+    def _track_experiments(self, settings: TrainingSettings, lake: DataLake, name_prefix: str,
+                           allow_data_deletion: bool) -> None:
+        """The tracking server, usable by the personas and logged to as the processing role."""
+        if settings.experiment_tracking is None:
+            return
+        self.experiment_tracking = ExperimentTracking(
+            self, "ExperimentTracking", lake=lake, name_prefix=name_prefix, settings=settings.experiment_tracking,
+            permissions_boundary=self.boundary,
+            removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion))
+        if self.personas is not None:
+            for person in (self.personas.data_scientist, self.personas.ml_engineer):
+                self.experiment_tracking.grant_access(person)
+        if "processing" in self.roles.roles:
+            self.experiment_tracking.grant_log(self.roles.roles["processing"])
 
     def served_package_arn(self, consumer: Stack, model: str, version: int | str) -> str:
         """The ARN of version ``version`` of ``model`` as ``consumer`` refers to it: the version's ARN,

@@ -118,7 +118,10 @@ def test_network_settings_errors(settings, message):
 
 
 def test_endpoint_names_cover_what_sagemaker_jobs_need():
-    assert set(ENDPOINTS) == {"sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker"}
+    assert set(DEFAULT_ENDPOINTS) == {"sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api",
+                                      "ecr_docker"}
+    # MLflow's endpoint only where a tracking server is configured (it bills per zone-hour)
+    assert set(ENDPOINTS) - set(DEFAULT_ENDPOINTS) == {"sagemaker_experiments"}
 
 
 def test_network_construct_works_in_any_stack_with_a_given_key():

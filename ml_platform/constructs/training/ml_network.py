@@ -34,7 +34,8 @@ from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
-EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker"]
+EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker",
+                       "sagemaker_experiments"]
 #: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
 ENDPOINTS: dict[EndpointName, ec2.InterfaceVpcEndpointAwsService] = {
     "sagemaker_api": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
@@ -44,9 +45,13 @@ ENDPOINTS: dict[EndpointName, ec2.InterfaceVpcEndpointAwsService] = {
     "monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
     "ecr_api": ec2.InterfaceVpcEndpointAwsService.ECR,
     "ecr_docker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    # the managed MLflow tracking servers (training.experiment_tracking)
+    "sagemaker_experiments": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS,
 }
-#: Default: every endpoint of :data:`ENDPOINTS`.
-DEFAULT_ENDPOINTS: tuple[EndpointName, ...] = tuple(ENDPOINTS)
+#: Endpoints only a feature that needs them asks for (each bills per zone-hour).
+OPT_IN_ENDPOINTS: tuple[EndpointName, ...] = ("sagemaker_experiments",)
+#: Default: every endpoint of :data:`ENDPOINTS` but :data:`OPT_IN_ENDPOINTS`.
+DEFAULT_ENDPOINTS: tuple[EndpointName, ...] = tuple(e for e in ENDPOINTS if e not in OPT_IN_ENDPOINTS)
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from ml_platform.constructs.training.experiment_tracking_settings import ExperimentTrackingSettings
 from ml_platform.constructs.training.image_repositories import RepositorySettings
 from ml_platform.constructs.training.sagemaker_roles import Activity, RoleSettings
 from ml_platform.constructs.training.training_pipeline import PipelineSettings
@@ -29,7 +30,9 @@ class TrainingSettings(StrictSettings):
     :ivar permissions_boundary: name of a customer-managed policy set as the permissions boundary
         of every execution and persona role. Default: none.
     :ivar personas: create the data scientist and ML engineer roles. Default: none.
-    :ivar pipelines: training pipelines, one per model at most. Default: none."""
+    :ivar pipelines: training pipelines, one per model at most. Default: none.
+    :ivar experiment_tracking: a managed MLflow tracking server (docs/experiment-tracking.md); needs
+        ``sagemaker_experiments`` in ``network.interface_endpoints``. Default: none."""
 
     repositories: dict[RepositoryName, RepositorySettings] = {}
     models: Annotated[tuple[ModelName, ...], Field(strict=False, min_length=1)]
@@ -37,6 +40,7 @@ class TrainingSettings(StrictSettings):
     permissions_boundary: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,128}$")] | None = None
     personas: PersonaSettings | None = None
     pipelines: Annotated[tuple[PipelineSettings, ...], Field(strict=False)] = ()
+    experiment_tracking: ExperimentTrackingSettings | None = None
 
     @model_validator(mode="after")
     def _images_exist(self) -> TrainingSettings:
