@@ -248,6 +248,22 @@ class EnvironmentConfig(StrictSettings):
 # -- loading --------------------------------------------------------------------------------------
 
 
+def read_yaml(path: Path) -> Any:
+    """The YAML document of ``path`` (duplicate keys refused).
+
+    :raises ConfigError: in one line naming the file, if it cannot be read or is not valid YAML.
+    """
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read the file: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
 
@@ -284,15 +300,7 @@ def load_environment(path: Path) -> EnvironmentConfig:
                 "lower-case letters or digits starting with a letter, e.g. dev.yaml"
             ]
         )
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot read the file: {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
             [

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aws_cdk import App, Aspects, Aws, Stage, Validations
@@ -143,11 +143,15 @@ def main() -> None:
     config_dir = Path(os.environ.get(CONFIG_DIR_VARIABLE, "config"))
     chosen = os.environ.get(ENVIRONMENTS_VARIABLE, "").strip()
     only = [name.strip() for name in chosen.split(",") if name.strip()] if chosen else None
+    synthesize(build_or_exit(lambda builtin: build_app(config_dir, only, builtin_cloud_formation_validation=builtin)))
+
+
+def build_or_exit(build: Callable[[bool], App]) -> App:
+    """``build(builtin)`` with ``builtin`` from :data:`BUILTIN_VALIDATION_VARIABLE`; on configuration
+    errors print them, one line each, and exit 1 (no traceback)."""
     try:
-        builtin = builtin_validation_requested(os.environ.get(BUILTIN_VALIDATION_VARIABLE))
-        app = build_app(config_dir, only, builtin_cloud_formation_validation=builtin)
+        return build(builtin_validation_requested(os.environ.get(BUILTIN_VALIDATION_VARIABLE)))
     except ConfigError as error:
         print(f"Invalid configuration ({len(error.problems)} problem(s)):", file=sys.stderr)
         print(error, file=sys.stderr)
         raise SystemExit(1) from None
-    synthesize(app)

@@ -7,23 +7,21 @@ platform's compliance gates. It synthesizes offline: nothing is looked up.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, App
 
-from ml_platform.config import ConfigError, load_environments
+from ml_platform.config import load_environments
 from ml_platform.constructs.core.iam_limits import check_iam_sizes
 from ml_platform.delivery.pipeline_stack import DeliveryPipelineStack
 from ml_platform.delivery.settings import DEFAULT_SETTINGS_FILE, load_delivery_settings
 from ml_platform.platform_app import (
     BUILTIN_VALIDATION_DEFAULT,
-    BUILTIN_VALIDATION_VARIABLE,
     CONFIG_DIR_VARIABLE,
     ENFORCED_VALIDATION_CONTEXT,
     add_compliance_gates,
-    builtin_validation_requested,
+    build_or_exit,
     synthesize,
 )
 from ml_platform.stacks.stage import PlatformStage
@@ -62,11 +60,5 @@ def main() -> None:
     """Entry point of ``pipeline_app.py``: synthesize, or print configuration errors and exit 1."""
     config_dir = Path(os.environ.get(CONFIG_DIR_VARIABLE, "config"))
     settings_file = Path(os.environ.get(SETTINGS_FILE_VARIABLE, str(DEFAULT_SETTINGS_FILE)))
-    try:
-        builtin = builtin_validation_requested(os.environ.get(BUILTIN_VALIDATION_VARIABLE))
-        app = build_pipeline_app(config_dir, settings_file, builtin_cloud_formation_validation=builtin)
-    except ConfigError as error:
-        print(f"Invalid configuration ({len(error.problems)} problem(s)):", file=sys.stderr)
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
-    synthesize(app)
+    synthesize(build_or_exit(
+        lambda builtin: build_pipeline_app(config_dir, settings_file, builtin_cloud_formation_validation=builtin)))

@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ml_platform.config import (
+    ENVIRONMENT_NAME,
     AccountId,
     ConfigError,
     EnvironmentConfig,
     NamePrefix,
     Region,
-    _UniqueKeyLoader,
+    _matching,
+    read_yaml,
 )
 from ml_platform.constructs.core.validation import StrictSettings, describe_errors, public_fields
 
@@ -37,16 +38,6 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY = re.compile(r"^[^\s].{0,1023}$")
-_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9]{1,15}$")
-
-
-def _matching(pattern: re.Pattern[str], allowed: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(allowed)
-        return value
-
-    return AfterValidator(check)
 
 
 class ToolingSettings(StrictSettings):
@@ -83,7 +74,7 @@ SOURCE_KINDS: dict[type[StrictSettings], frozenset[str]] = {
     S3Source: frozenset(public_fields(S3Source)),
 }
 
-EnvironmentName = Annotated[str, _matching(_ENVIRONMENT, "must be an environment name, the stem of a config/<env>.yaml file")]
+EnvironmentName = Annotated[str, _matching(ENVIRONMENT_NAME, "must be an environment name, the stem of a config/<env>.yaml file")]
 
 
 class DeliverySettings(StrictSettings):
@@ -169,15 +160,7 @@ def load_delivery_settings(path: Path = DEFAULT_SETTINGS_FILE,
 
     :raises ConfigError: one line per problem, each naming the file.
     """
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot read the file: {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError([f"{path}: {at}invalid YAML: {getattr(error, 'problem', None) or error}"]) from None
-    settings = parse_delivery_settings(data, str(path))
+    settings = parse_delivery_settings(read_yaml(path), str(path))
     if environments is not None:
         problems = settings.stage_problems(environments)
         if problems:

@@ -141,8 +141,9 @@ class AuditTrail(Construct):
             "the bucket is versioned and retained. Cross-region replication needs a replica region and key chosen "
             "per environment and is not configured here.")
         if access_log_bucket is None:
-            reason = ("The lake passed to the trail exposes no access-log bucket; every access to the log files "
-                      "is itself a data event of the trail's own management and S3 API records.")
+            reason = ("Only when the app gives the trail no access-log bucket (a lake of its own without one): the "
+                      "bucket is readable only by CloudTrail's writes and this account's principals, and its "
+                      "policy and key changes are management events of the trail; pass access_log_bucket to log it.")
             acknowledge(bucket_resource, ["AwsSolutions-S1"], reason)
             acknowledge_compliance_rule(bucket_resource, "S3BucketLoggingEnabled", reason)
             skip_checkov(bucket_resource, "CKV_AWS_18", reason)
