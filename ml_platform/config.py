@@ -180,6 +180,7 @@ class EnvironmentConfig(StrictSettings):
                 and "sagemaker_experiments" not in self.network.interface_endpoints):
             problems.append("training.experiment_tracking: needs sagemaker_experiments in "
                             "network.interface_endpoints (pipeline jobs and Studio reach MLflow through it)")
+        problems += self._feature_store_problems()
         if self.workbench is not None:
             people = sorted(n for n, u in self.workbench.users.items() if u.persona in ("data_scientist", "ml_engineer"))
             if self.training is None:
@@ -190,6 +191,23 @@ class EnvironmentConfig(StrictSettings):
             if lacking:
                 problems.append(f"workbench: Studio in VPC-only mode needs network.interface_endpoints to include "
                                 f"{', '.join(lacking)} (got {', '.join(self.network.interface_endpoints)})")
+        return problems
+
+    def _feature_store_problems(self) -> list[str]:
+        """``training.feature_store`` needs the curated Glue database (``data_catalog``), and a set a
+        pipeline feeds needs the ``featurestore_runtime`` endpoint (the Ingest step's PutRecord)."""
+        store = self.training.feature_store if self.training is not None else None
+        if store is None:
+            return []
+        problems = []
+        if self.data_catalog is None:
+            problems.append("training.feature_store: needs a data_catalog section (the offline stores' tables go to "
+                            "its curated Glue database)")
+        fed = sorted(n for n, s in store.feature_sets.items() if s.pipeline is not None)
+        if fed and "featurestore_runtime" not in self.network.interface_endpoints:
+            problems.append(f"training.feature_store: feature sets {', '.join(fed)} are fed by pipelines, whose Ingest "
+                            "steps need featurestore_runtime in network.interface_endpoints (PutRecord from the "
+                            "isolated subnets)")
         return problems
 
     def _feature_source_problems(self) -> list[str]:

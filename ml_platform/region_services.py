@@ -62,7 +62,15 @@ SECTION_SERVICES: Mapping[str, tuple[str, ...]] = {
     "network": ("ec2", "logs", "kms", "lambda"),
     "data_catalog": ("glue", "athena", "events", "sns", "kms", "lambda", "logs"),
     "data_catalog.databrew": ("databrew", "secretsmanager", "lambda", "logs"),
+    # Data Quality rule recommendations, in the DataQuality stacks: a Step Functions workflow started
+    # by EventBridge Scheduler, logging to a log group under a key of the stack; the runs are Glue's.
+    "data_catalog.recommendations": ("stepfunctions", "scheduler", "logs", "kms", "glue"),
     "training": ("sagemaker", "ecr", "events", "sns", "kms", "stepfunctions", "ssm", "logs"),
+    # Feature Store and MLflow are SageMaker features (botocore lists no endpoints of the
+    # featurestore-runtime or sagemaker-mlflow data planes): checked as SageMaker; the offline
+    # stores' tables go to the Glue catalog and their files to S3.
+    "training.feature_store": ("sagemaker", "glue", "s3", "kms"),
+    "training.experiment_tracking": ("sagemaker", "s3"),
     "serving": ("sagemaker", "application-autoscaling", "cloudwatch", "sns", "kms"),
     "serving.batch": ("scheduler",),
     "monitoring": ("sagemaker", "events", "lambda", "logs", "cloudwatch", "sns", "kms"),
@@ -81,7 +89,12 @@ def enabled_sections(config: EnvironmentConfig) -> list[str]:
         "network": True,
         "data_catalog": config.data_catalog is not None,
         "data_catalog.databrew": config.data_catalog is not None and bool(config.data_catalog.databrew),
+        "data_catalog.recommendations": config.data_catalog is not None and any(
+            d.quality is not None and d.quality.recommendations is not None
+            for d in config.data_catalog.datasets.values()),
         "training": config.training is not None,
+        "training.feature_store": config.training is not None and config.training.feature_store is not None,
+        "training.experiment_tracking": config.training is not None and config.training.experiment_tracking is not None,
         "serving": config.serving is not None,
         "serving.batch": config.serving is not None and bool(config.serving.batch),
         "monitoring": config.monitoring is not None,

@@ -697,6 +697,147 @@ def athena_workgroup(ctx: Context, res: Res) -> None:
         ctx.write(res, ctx.text(result["OutputLocation"], res), None, "ResultConfiguration.OutputLocation")
 
 
+# -- Step Functions -------------------------------------------------------------------------------
+
+#: ``States.Format('<literal>{}...', ...)``: a key built at run time, read up to its first placeholder.
+_STATES_FORMAT = re.compile(r"^States\.Format\('((?:[^'\\]|\\.)*)'")
+
+
+def _sdk_tasks(states: Mapping) -> Iterator[tuple[str, str, dict]]:
+    """``(state name, "<service>:<action>", Parameters)`` of every AWS SDK integration task, nested
+    states (Parallel branches, Map iterators) included."""
+    for name, state in states.items():
+        match = re.search(r":states:::aws-sdk:([a-z0-9]+:[A-Za-z0-9]+)", str(state.get("Resource", "")))
+        if state.get("Type") == "Task" and match:
+            yield name, match[1], state.get("Parameters") or {}
+        for nested in [*state.get("Branches", []), *[state[k] for k in ("Iterator", "ItemProcessor") if k in state]]:
+            yield from _sdk_tasks(nested.get("States", {}))
+
+
+#: The parameters of the interpreted tasks that say where data is read or written, and as whom.
+_LOCATING = ("DatabaseName", "TableName", "Role", "Bucket", "Key")
+#: A parameter taken from the execution input: ``$.<field>``.
+_INPUT_PATH = re.compile(r"^\$\.([A-Za-z0-9_]+)$")
+
+
+def _execution_inputs(ctx: Context, res: Res) -> list[tuple[str, dict]]:
+    """``(schedule logical id, execution input)`` of every scheduler schedule that starts the state
+    machine ``res`` (``Target.Arn`` a reference to it, ``Target.Input`` its JSON input)."""
+    found = []
+    for schedule in ctx.resources("AWS::Scheduler::Schedule"):
+        target = schedule.props.get("Target", {})
+        if ctx.resolver.target(target.get("Arn"), schedule.stack) != (res.stack, res.logical_id):
+            continue
+        try:
+            found.append((schedule.logical_id, json.loads(ctx.text(target.get("Input", ""), schedule))))
+        except ValueError as error:
+            ctx.problem(schedule, "uninterpreted", f"Target.Input is not JSON after resolving: {error}")
+    return found
+
+
+class _Input:
+    """Task parameters read against one execution input (``None``: the machine's own values only);
+    a ``<name>.$`` of ``$.<field>`` is the input's field, any other path is not interpreted."""
+
+    def __init__(self, ctx: Context, res: Res, via: str, execution: dict | None) -> None:
+        self.ctx, self.res, self.via, self.execution = ctx, res, via, execution
+
+    def value(self, parameters: Mapping, name: str) -> Any:
+        if name in parameters:
+            return parameters[name]
+        path = parameters.get(f"{name}.$")
+        if path is None:
+            return None
+        match = _INPUT_PATH.match(path)
+        if match is None:
+            self.ctx.problem(self.res, "uninterpreted", f"{self.via}: {name}.$ {path!r} is not $.<field> of the input")
+        elif self.execution is None:
+            self.ctx.problem(self.res, "unresolved", f"{self.via}: {name} comes from the execution input and no "
+                                                     "schedule of the templates starts this state machine")
+        elif match[1] not in self.execution:
+            self.ctx.problem(self.res, "unresolved", f"{self.via}: the execution input has no {match[1]!r}")
+        else:
+            return self.execution[match[1]]
+        return None
+
+    def key(self, parameters: Mapping) -> tuple[str, str] | None:
+        """``(key, kind)`` of a putObject: a literal ``Key`` is an object; a ``Key.$`` of
+        ``States.Format('<literal>', <args>)`` is read with the input's fields substituted up to the
+        first placeholder of any other argument (an execution's name), and is the folder there."""
+        if "Key" in parameters:
+            return parameters["Key"], "object"
+        expression = parameters.get("Key.$", "")
+        match = _STATES_FORMAT.match(expression)
+        if match is None:
+            self.ctx.problem(self.res, "uninterpreted", f"{self.via}: Key.$ {expression!r} is not States.Format('...')")
+            return None
+        pieces = match[1].split("{}")
+        arguments = [a.strip() for a in expression[match.end():].strip().removeprefix(",").removesuffix(")").split(",")]
+        key = pieces[0]
+        for piece, argument in zip(pieces[1:], arguments, strict=False):
+            field = _INPUT_PATH.match(argument)
+            if field is None:
+                break
+            value = self.value({"Key.$": argument}, "Key")
+            if value is None:
+                return None
+            key += str(value) + piece
+        return key.rpartition("/")[0] + "/", "folder"
+
+
+@extractor("AWS::StepFunctions::StateMachine")
+def state_machine(ctx: Context, res: Res) -> None:
+    """AWS SDK integration tasks that move lake data: ``glue:startDataQualityRuleRecommendationRun``
+    reads its ``DataSource.GlueTable`` (the location its crawler catalogs) as the passed ``Role``;
+    ``s3:putObject`` writes ``Bucket``/``Key`` as the state machine's ``RoleArn`` (a ``Key.$`` of
+    ``States.Format`` up to the folder holding its first placeholder not filled from the input).
+    Parameters taken from the execution input (``<name>.$`` of ``$.<field>``) are read once per
+    schedule starting the machine, with that schedule's ``Target.Input``. Any other task naming a
+    lake bucket is reported."""
+    text = ctx.text(res.props.get("DefinitionString", ""), res)
+    if not _LAKE_BUCKET.search(text):
+        return
+    try:
+        definition = json.loads(text)
+    except ValueError as error:
+        ctx.problem(res, "uninterpreted", f"DefinitionString is not JSON after resolving: {error}")
+        return
+    inputs = _execution_inputs(ctx, res)
+    for name, call, parameters in _sdk_tasks(definition.get("States", {})):
+        via = f"state {name} ({call})"
+        if call not in ("glue:startDataQualityRuleRecommendationRun", "s3:putObject"):
+            if _LAKE_BUCKET.search(json.dumps(parameters)):
+                ctx.problem(res, "uninterpreted", f"{via} names a lake bucket; add it to the state_machine extractor")
+            continue
+        uses_input = any(re.search(r"(?<!\$)\$\.", str(v)) for k, v in _walk_parameters(parameters)
+                         if k.removesuffix(".$") in _LOCATING)
+        for schedule, execution in (inputs if uses_input and inputs else [(None, None)]):
+            each = f"{via} (input of schedule {schedule})" if schedule else via
+            given = _Input(ctx, res, each, execution)
+            if call == "glue:startDataQualityRuleRecommendationRun":
+                table = parameters.get("DataSource", {}).get("GlueTable", {})
+                database, table_name, role = given.value(table, "DatabaseName"), given.value(table, "TableName"), \
+                    given.value(parameters, "Role")
+                if None in (database, table_name, role):
+                    continue
+                uri = ctx.catalog_uri(database, table_name, res)
+                ctx.read(res, uri, ctx.role(role, res), f"{each} DataSource.GlueTable")
+            else:
+                bucket, found = given.value(parameters, "Bucket"), given.key(parameters)
+                if bucket is None or found is None:
+                    continue
+                key, kind = found
+                ctx.write(res, f"s3://{bucket}/{key}", ctx.role(res.props.get("RoleArn"), res), each, kind=kind)
+
+
+def _walk_parameters(parameters: Mapping) -> Iterator[tuple[str, Any]]:
+    """Every ``(name, value)`` of ``parameters``, nested objects included."""
+    for name, value in parameters.items():
+        yield name, value
+        if isinstance(value, Mapping):
+            yield from _walk_parameters(value)
+
+
 # -- Lambda ---------------------------------------------------------------------------------------
 
 
@@ -945,6 +1086,17 @@ def _walk(value: Any) -> Iterator[Any]:
     elif isinstance(value, list):
         for v in value:
             yield from _walk(v)
+
+
+@extractor("AWS::SageMaker::FeatureGroup")
+def feature_group(ctx: Context, res: Res) -> None:
+    """Feature Store writes (and reads back) the offline store as ``RoleArn``:
+    ``OfflineStoreConfig.S3StorageConfig.S3Uri``."""
+    store = (res.props.get("OfflineStoreConfig") or {}).get("S3StorageConfig")
+    if store is None:
+        return
+    role = ctx.role(res.props.get("RoleArn"), res)
+    ctx.write(res, ctx.text(store["S3Uri"], res), role, "OfflineStoreConfig.S3StorageConfig.S3Uri")
 
 
 # -- SageMaker: models, endpoints, transform jobs -------------------------------------------------

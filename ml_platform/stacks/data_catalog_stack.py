@@ -32,7 +32,9 @@ CATALOG_ZONES = (Zone.RAW, Zone.PROCESSED, Zone.CURATED)
 
 class DataCatalogStack(Stack):
     """Catalog databases per zone, one :class:`DatasetPipeline` per dataset, DataBrew preparation,
-    Athena, and the failures of crawlers, jobs and rule evaluations routed to the alert path.
+    Athena, and the failures of crawlers, jobs and rule evaluations routed to the alert path. (The
+    scheduled rule recommendations of ``quality.recommendations`` live in the DataQuality stacks:
+    :class:`~ml_platform.stacks.data_quality_stack.DataQualityStack`.)
 
     :param lake: the environment's lake.
     :param alerts: the environment's alert path.

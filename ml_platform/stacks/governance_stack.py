@@ -26,7 +26,9 @@ from ml_platform.stacks.alerting_stack import alert_routes
 class GovernanceStack(Stack):
     """What ``settings`` enables: a trail ``<name_prefix>-audit`` recording the lake's buckets (or the
     output ``TrailArn`` of an existing organization trail), the Data Catalog encryption settings
-    with the lake key, and a budget ``<name_prefix>-monthly`` notifying the alert topic.
+    with the lake key (by default through a service role Glue assumes, so that the catalog's callers
+    need no key permission; :class:`CatalogEncryption`), and a budget ``<name_prefix>-monthly``
+    notifying the alert topic.
 
     A created trail's tampering calls (:data:`TRAIL_TAMPERING_CALLS`) alert. A budget adds statements
     to the alert topic's policy and key policy (in the alerting stack) so that AWS Budgets may publish.
@@ -63,8 +65,9 @@ class GovernanceStack(Stack):
             CfnOutput(self, "TrailArn", value=str(settings.trail.existing_trail_arn),
                       description="The existing (organization) trail recording this environment; not managed here")
         self.catalog_encryption: CatalogEncryption | None = None
-        if settings.catalog_encryption:
+        if settings.catalog_encryption is not None:
             self.catalog_encryption = CatalogEncryption(self, "CatalogEncryption", key=lake.encryption_key,
+                                                        service_role=settings.catalog_encryption.service_role,
                                                         removal_policy=removal)
         self.budget: CostBudget | None = None
         if settings.budget is not None:

@@ -2,16 +2,18 @@
 
 A *unit* is what one config key creates: a Glue dataset (``data_catalog.datasets``), a DataBrew
 dataset (``data_catalog.databrew``), an endpoint (``serving.endpoints``), a batch transform
-(``serving.batch``), a monitored endpoint (``monitoring.endpoints``) or a training pipeline
-(``training.pipelines``). The rule, for each kind:
+(``serving.batch``), a monitored endpoint (``monitoring.endpoints``), a training pipeline
+(``training.pipelines``) or a Glue dataset's rule recommendations (``quality.recommendations``
+of ``data_catalog.datasets``). The rule, for each kind:
 
 * units are placed in **config order** into groups of at most :data:`GROUP_SIZES` ``[kind]``;
   group 1 holds the first N, group 2 the next N, and so on;
 * group *i* of every kind that shares a stack family (Glue and DataBrew datasets: ``DataCatalog``;
   endpoints and batch transforms: ``Serving``; monitored endpoints: ``Monitoring``; pipelines:
-  ``TrainingPipelines``) goes to stack *i* of that family; stack 1 is today's stack (same construct
-  id and name: :data:`FIRST_STACKS`, ``Training`` for the pipelines), stack *i* > 1 is
-  ``<Family><i>`` (``mlp-prod-DataCatalog2``, ``mlp-prod-TrainingPipelines2``);
+  ``TrainingPipelines``; recommendations: ``DataQuality``) goes to stack *i* of that family; stack
+  1 is today's stack (same construct id and name: :data:`FIRST_STACKS`, ``Training`` for the
+  pipelines), stack *i* > 1 is ``<Family><i>`` (``mlp-prod-DataCatalog2``,
+  ``mlp-prod-TrainingPipelines2``);
 * so **appending** a unit never moves an existing one: it joins the last group, or opens the next
   stack. Removing or reordering units moves the ones after them (a replacement of their resources:
   append instead, and see docs/partitioning.md).
@@ -50,13 +52,21 @@ GROUP_SIZES: Mapping[str, int] = {
     # managed policies grow with every pipeline and endpoint of the environment (~640 KB at 20
     # pipelines and 50 endpoints): 4 x 39 + 640 = ~800 KB (76%; 5 made 832 KB, 79%).
     "pipelines": 4,
+    # DataQuality: a dataset's recommendations (run role with its managed policy, schedule) 3
+    # resources / ~7.2 KB (its share of the workflow role's policies included), the stack's shared
+    # resources (logs key, dead-letter queue with its policy and alarm, the workflow: state
+    # machine, log group, failure rule, role and scheduler role with their policies) ~11 / ~18 KB,
+    # plus a policy of the workflow role per ~14 datasets: 100 made 318 resources (64%),
+    # 743,641 bytes (71%), 7 of the workflow role's 10 managed policies; the bytes set the size
+    # (113 would reach 80%).
+    "recommendations": 100,
 }
 
 #: The stack family each kind is placed in.
 FAMILIES: Mapping[str, str] = {
     "datasets": "DataCatalog", "databrew": "DataCatalog",
     "endpoints": "Serving", "batch": "Serving", "monitoring": "Monitoring",
-    "pipelines": "TrainingPipelines",
+    "pipelines": "TrainingPipelines", "recommendations": "DataQuality",
 }
 
 #: The construct id of a family's first stack where it is not the family's name.

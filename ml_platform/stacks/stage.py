@@ -8,9 +8,11 @@ from aws_cdk import Environment, Stack, Stage
 from constructs import Construct
 
 from ml_platform.config import EnvironmentConfig
+from ml_platform.constructs.lake.lake_access import Zone
 from ml_platform.stacks.alerting_stack import AlertingStack
 from ml_platform.stacks.data_catalog_stack import DataCatalogStack
 from ml_platform.stacks.data_lake_stack import DataLakeStack
+from ml_platform.stacks.data_quality_stack import DataQualityStack
 from ml_platform.stacks.labeling_stack import LabelingStack
 from ml_platform.stacks.monitoring_stack import MonitoringStack
 from ml_platform.stacks.network_stack import NetworkStack
@@ -36,12 +38,14 @@ class PlatformStage(Stage):
     """The platform's stacks for one environment; the stage id is the environment name.
 
     Stack names are ``<prefix>-<env>-<Stack>``; termination protection and tags come from the
-    environment's configuration. Datasets, training pipelines, endpoints and monitors are spread over
-    as many DataCatalog, Training, Serving and Monitoring stacks as :mod:`ml_platform.stacks.partition`
-    says (``DataCatalog``, ``DataCatalog2``, ...; ``Training``, ``TrainingPipelines2``, ...):
-    ``data_catalog_stacks``, ``training_stacks``, ``serving_stacks`` and ``monitoring_stacks`` list
-    them, ``data_catalog``, ``training``, ``serving`` and ``monitoring`` are the first, and consumers
-    see the union of their units (``datasets``, ``pipelines``, ``endpoints``).
+    environment's configuration. Datasets, training pipelines, endpoints, monitors and datasets'
+    rule recommendations are spread over as many DataCatalog, Training, Serving, Monitoring and
+    DataQuality stacks as :mod:`ml_platform.stacks.partition` says (``DataCatalog``,
+    ``DataCatalog2``, ...; ``Training``, ``TrainingPipelines2``, ...): ``data_catalog_stacks``,
+    ``training_stacks``, ``serving_stacks``, ``monitoring_stacks`` and ``data_quality_stacks`` list
+    them, ``data_catalog``, ``training``, ``serving``, ``monitoring`` and ``data_quality`` are the
+    first (``data_quality`` is None unless some dataset has ``quality.recommendations``), and
+    consumers see the union of their units (``datasets``, ``pipelines``, ``endpoints``).
 
     :param delivery_bus_arn: the delivery pipeline's event bus (:meth:`DeliverySettings.bus_arn
         <ml_platform.delivery.settings.DeliverySettings.bus_arn>`): the approvals of the registry's
@@ -99,6 +103,19 @@ class PlatformStage(Stage):
         self.data_catalog: DataCatalogStack | None = self.data_catalog_stacks[0] if self.data_catalog_stacks else None
         #: Every dataset's processed output by name, whichever DataCatalog stack prepares it.
         self.datasets = {d: o for stack in self.data_catalog_stacks for d, o in stack.outputs.items()}
+        self.data_quality_stacks: list[DataQualityStack] = []
+        recommended = {d: s.quality.recommendations for d, s in (catalog.datasets if catalog else {}).items()
+                       if s.quality is not None and s.quality.recommendations is not None}
+        if recommended:  # only with some dataset's quality.recommendations
+            pipelines = {d: p for stack in self.data_catalog_stacks for d, p in stack.pipelines.items()}
+            for index, part in enumerate(partition({"recommendations": list(recommended)})):
+                name = stack_id("DataQuality", index)
+                self.data_quality_stacks.append(DataQualityStack(
+                    self, name, **self._stack_props(name, _part("Data Quality rule recommendations", index)),
+                    lake=self.data_lake.lake, alerts=alerts, pipelines=pipelines,
+                    recommendations={d: recommended[d] for d in part["recommendations"]},
+                ))
+        self.data_quality: DataQualityStack | None = self.data_quality_stacks[0] if self.data_quality_stacks else None
         self.training_stacks: list[TrainingStack] = []
         training = config.training
         if training is not None:
@@ -119,6 +136,9 @@ class PlatformStage(Stage):
                     feedback_models=config.feedback_models(),
                     primary=self.training_stacks[0] if self.training_stacks else None,
                     promotion=self.promotion, trained_models=[p.model for p in training.pipelines],
+                    # the feature store (first stack) registers its tables in the curated database
+                    feature_database=self.data_catalog.databases[Zone.CURATED] if self.data_catalog else None,
+                    feature_sets=training.feature_sets(),
                 ))
         self.training: TrainingStack | None = self.training_stacks[0] if self.training_stacks else None
         #: Every model's training pipeline by model, whichever Training stack holds it.

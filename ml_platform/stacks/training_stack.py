@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
@@ -24,6 +25,9 @@ from ml_platform.constructs.training.sagemaker_roles import RoleSettings, SageMa
 from ml_platform.constructs.training.training_pipeline import TrainingPipeline
 from ml_platform.constructs.training.model_registry import ModelRegistry
 from ml_platform.constructs.training.experiment_tracking import ExperimentTracking
+from ml_platform.constructs.training.feature_store import FeatureGroup, FeatureStore
+from ml_platform.constructs.training.feature_store_settings import FeatureSetSettings
+from ml_platform.constructs.core.validation import check_problems
 from ml_platform.constructs.training.promotion import ModelPromotion, PromotionTarget
 from ml_platform.constructs.core.removal import data_removal_policy
 from ml_platform.stacks.alerting_stack import alert_routes
@@ -49,6 +53,18 @@ class TrainingStack(Stack):
     :param trained_models: the models the environment's pipelines train, in any stack of the
         family (the first stack promotes the others). Default: none.
 
+    :param feature_database: the curated zone's Glue database (``DataCatalogStack.databases["curated"]``),
+        where the feature groups of ``settings.feature_store`` register their offline tables; needed
+        with a feature store. Default: none.
+    :param feature_sets: every feature set resolved (:meth:`TrainingSettings.feature_sets` of the
+        whole ``training`` section, when this stack holds only part of the pipelines). Default: the
+        feature sets of ``settings``.
+
+    With ``settings.experiment_tracking`` the first stack creates the MLflow server
+    (:attr:`experiment_tracking`) and every pipeline of the family logs its executions to it; with
+    ``settings.feature_store`` it creates the :class:`FeatureStore` (:attr:`feature_store`) and a
+    pipeline that a feature set names ingests into that set's group.
+
     :param primary: the environment's first Training stack, when this is a further one
         (``TrainingPipelines2``, ...) holding only ``settings.pipelines``: it uses the primary's
         repositories, registry and roles (the primary grants every model's registration), creates no
@@ -72,6 +88,8 @@ class TrainingStack(Stack):
         primary: TrainingStack | None = None,
         promotion: PromotionTarget | None = None,
         trained_models: Collection[str] = (),
+        feature_database: glue.IDatabase | None = None,
+        feature_sets: Mapping[str, FeatureSetSettings] | None = None,
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
@@ -97,17 +115,25 @@ class TrainingStack(Stack):
             if primary is None:
                 models += [m for m in self.registry.groups if m not in trained_models and m not in models]
             self._promote(models, promotion, allow_data_deletion)
+        #: The MLflow tracking server (``training.experiment_tracking``), in the first stack.
+        self.experiment_tracking: ExperimentTracking | None = primary.experiment_tracking if primary else None
+        #: The feature groups (``training.feature_store``), in the first stack.
+        self.feature_store: FeatureStore | None = primary.feature_store if primary else None
+        if primary is None:
+            self._track_experiments(settings, lake, name_prefix, allow_data_deletion)
+            self._store_features(settings, lake, name_prefix, allow_data_deletion, feature_database, feature_sets)
+        fed = settings.fed_feature_sets()
         self.pipelines = {
             pipeline.model: TrainingPipeline(
                 self, f"{pascal_case(pipeline.model)}Pipeline", settings=pipeline,
                 lake=lake, roles=self.roles, network=network, registry=self.registry,
                 name_prefix=name_prefix, images=self.images, sources=datasets,
                 reads_feedback=pipeline.model in feedback_models,
+                experiment_tracking=self.experiment_tracking,
+                feature_group=self._feature_group(fed.get(pipeline.model)),
             )
             for pipeline in settings.pipelines
         }
-        #: The MLflow tracking server (``training.experiment_tracking``), in the first stack.
-        self.experiment_tracking: ExperimentTracking | None = primary.experiment_tracking if primary else None
         if primary is None and settings.personas is not None:
             self.personas = SageMakerPersonas(
                 self, "Personas", roles=self.roles, network=network, key=lake.encryption_key,
@@ -115,8 +141,9 @@ class TrainingStack(Stack):
                 trusted_account=settings.personas.trusted_account,
                 permissions_boundary=self.boundary,
             )
-        if primary is None:
-            self._track_experiments(settings, lake, name_prefix, allow_data_deletion)
+            if self.experiment_tracking is not None:
+                for person in (self.personas.data_scientist, self.personas.ml_engineer):
+                    self.experiment_tracking.grant_access(person)
         self._route_failures()
 
     def _shared(self, settings: TrainingSettings, name_prefix: str, lake: DataLake, network: MlNetwork,
@@ -142,18 +169,38 @@ class TrainingStack(Stack):
 
     def _track_experiments(self, settings: TrainingSettings, lake: DataLake, name_prefix: str,
                            allow_data_deletion: bool) -> None:
-        """The tracking server, usable by the personas and logged to as the processing role."""
+        """The tracking server, logged to as the processing role (the personas are granted access
+        when they are made)."""
         if settings.experiment_tracking is None:
             return
         self.experiment_tracking = ExperimentTracking(
             self, "ExperimentTracking", lake=lake, name_prefix=name_prefix, settings=settings.experiment_tracking,
             permissions_boundary=self.boundary,
             removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion))
-        if self.personas is not None:
-            for person in (self.personas.data_scientist, self.personas.ml_engineer):
-                self.experiment_tracking.grant_access(person)
         if "processing" in self.roles.roles:
             self.experiment_tracking.grant_log(self.roles.roles["processing"])
+
+    def _store_features(self, settings: TrainingSettings, lake: DataLake, name_prefix: str, allow_data_deletion: bool,
+                        database: glue.IDatabase | None, feature_sets: Mapping[str, FeatureSetSettings] | None) -> None:
+        """The feature store of every set (resolved from the whole training section), with no grant:
+        each pipeline grants its processing role writes to the group it feeds."""
+        if settings.feature_store is None:
+            return
+        check_problems(f"TrainingStack {self.node.path}", [] if database is not None else [
+            "training.feature_store needs feature_database, the curated Glue database (DataCatalogStack "
+            "databases['curated']; the configuration needs a data_catalog section)"])
+        assert database is not None
+        self.feature_store = FeatureStore(
+            self, "FeatureStore", feature_sets=feature_sets if feature_sets is not None else settings.feature_sets(),
+            lake=lake, database=database, name_prefix=name_prefix, permissions_boundary=self.boundary,
+            removal_policy=data_removal_policy(self, allow_data_deletion=allow_data_deletion))
+
+    def _feature_group(self, feature_set: str | None) -> FeatureGroup | None:
+        """The group of ``feature_set`` (a set a pipeline feeds), or None."""
+        if feature_set is None:
+            return None
+        assert self.feature_store is not None  # the primary made it from the same section
+        return self.feature_store.groups[feature_set]
 
     def served_package_arn(self, consumer: Stack, model: str, version: int | str) -> str:
         """The ARN of version ``version`` of ``model`` as ``consumer`` refers to it: the version's ARN,

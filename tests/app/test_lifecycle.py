@@ -147,9 +147,9 @@ def test_features_written_label_last_fail_the_features_stage(spark, tmp_path, mo
 
     real = features.write
 
-    def label_last(result, output_dir):
+    def label_last(result, output_dir, *rest):
         result.rows = [row[1:] + row[:1] for row in result.rows]
-        real(result, output_dir)
+        real(result, output_dir, *rest)
 
     monkeypatch.setattr(features, "write", label_last)
     with pytest.raises(lifecycle.StageFailure, match=r"^features: data\.csv line 1 is not label-first") as failure:

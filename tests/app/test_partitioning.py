@@ -19,8 +19,10 @@ from scale_config import scale_config  # noqa: E402
 
 #: CloudFormation's per-stack quotas: resources, template bytes (via S3), outputs, parameters.
 QUOTAS = {"Resources": 500, "bytes": 1_048_576, "Outputs": 200, "Parameters": 200}
-#: 40 Glue datasets (3 DataCatalog stacks), 35 endpoints (2 Serving), 10 monitors (1 Monitoring: the
-#: monitoring role of more needs more than the 10 managed policies IAM attaches by default).
+#: 40 Glue datasets (3 DataCatalog stacks; all but prod's ``accounts`` with rule recommendations, like
+#: prod's ``sales``: 39, in one DataQuality stack reading the tables of all three), 35 endpoints (2 Serving),
+#: 10 monitors (1 Monitoring: the monitoring role of more needs more than the 10 managed policies IAM
+#: attaches by default).
 MID = {"datasets": 40, "databrew": 6, "models": 3, "endpoints": 35, "monitored": 10}
 
 
@@ -57,8 +59,9 @@ def test_appending_a_unit_never_moves_an_existing_one():
 
 def test_a_full_group_of_the_largest_units_is_planned_under_the_quota_share():
     """The sizes' arithmetic (measured per-unit resources, docs/partitioning.md) stays under 80%."""
-    largest = {"datasets": 20, "databrew": 14, "endpoints": 16, "batch": 4, "monitoring": 30}
-    shared = {"DataCatalog": 25, "Serving": 3, "Monitoring": 10}
+    largest = {"datasets": 20, "databrew": 14, "endpoints": 16, "batch": 4, "monitoring": 30, "recommendations": 3}
+    # DataQuality's shared resources as measured at a full stack (the workflow role's 7 policies)
+    shared = {"DataCatalog": 25, "Serving": 3, "Monitoring": 10, "DataQuality": 18}
     for family, base in shared.items():
         total = base + sum(GROUP_SIZES[k] * largest[k] for k, f in FAMILIES.items() if f == family)
         assert total < QUOTA_SHARE * QUOTAS["Resources"], family
@@ -90,7 +93,7 @@ def test_the_stage_creates_as_many_stacks_as_the_units_need(mid):
     _, templates = mid
     extra = {name.removeprefix("mlp-scale-") for name in templates} - {
         "Alerting", "DataLake", "Network", "DataCatalog", "Training", "Serving", "Monitoring", "Governance"}
-    assert extra == {"DataCatalog2", "DataCatalog3", "Serving2"}
+    assert extra == {"DataCatalog2", "DataCatalog3", "DataQuality", "Serving2"}
 
 
 def test_every_template_stays_under_the_quota_share_and_passes_cfn_lint(mid):
@@ -107,8 +110,15 @@ def test_every_template_stays_under_the_quota_share_and_passes_cfn_lint(mid):
 
 def test_every_further_stack_routes_its_own_failures_to_the_one_topic(mid):
     stage, templates = mid
-    for stack in [*stage.data_catalog_stacks, *stage.serving_stacks, *stage.monitoring_stacks]:
+    for stack in [*stage.data_catalog_stacks, *stage.serving_stacks, *stage.monitoring_stacks,
+                  *stage.data_quality_stacks]:
         assert stack.alerts.topic is stage.alerting.path.topic, stack.stack_name
+    quality = json.loads(templates["mlp-scale-DataQuality"].read_text())["Resources"]
+    machines = {k for k, r in quality.items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    routed = {r["Properties"]["EventPattern"]["detail"]["stateMachineArn"][0]["Ref"] for r in quality.values()
+              if r["Type"] == "AWS::Events::Rule"}
+    assert routed == machines and len(machines) == 1  # one workflow for the stack's 39 datasets
+    assert len(stage.data_quality_stacks[0].recommendations) == 39
     resources = json.loads(templates["mlp-scale-DataCatalog3"].read_text())["Resources"]
     [crawler_names] = [r["Properties"]["EventPattern"]["detail"]["crawlerName"] for r in resources.values()
                        if r["Type"] == "AWS::Events::Rule"
@@ -123,6 +133,10 @@ def test_units_are_placed_in_config_order_and_consumers_see_all(mid):
     catalog = stage.config.data_catalog
     assert [list(s.pipelines) for s in stage.data_catalog_stacks] == groups(catalog.datasets, GROUP_SIZES["datasets"])
     assert stage.data_catalog.athena is stage.data_catalog_stacks[2].athena
+    recommended = [d for d, s in catalog.datasets.items() if s.quality and s.quality.recommendations]
+    assert [list(s.recommendations) for s in stage.data_quality_stacks] == groups(
+        recommended, GROUP_SIZES["recommendations"])
+    assert stage.data_quality is stage.data_quality_stacks[0]
     assert sorted(stage.datasets) == sorted([*catalog.datasets, *catalog.databrew])
     assert sorted(stage.endpoints) == sorted(stage.config.serving.endpoints)
     monitored = {k for s in stage.monitoring_stacks for k in s.monitors}
@@ -137,12 +151,37 @@ def test_a_training_pipeline_reads_a_dataset_of_the_second_catalog_stack(mid):
     assert pipeline.sources["ds014"] is second.outputs["ds014"]
 
 
+def test_a_data_quality_stack_reads_the_tables_of_the_catalog_stacks_that_hold_its_datasets(mid):
+    """The DataQuality stack's datasets are prepared in all three DataCatalog stacks: it recommends
+    on their tables (the first stack's database, the table the holder's target crawler writes),
+    each schedule naming its own, and deploys after all three."""
+    stage, templates = mid
+    (quality,) = stage.data_quality_stacks
+    holders = {d: s for s in stage.data_catalog_stacks for d in s.pipelines}
+    assert quality.catalog_stacks == stage.data_catalog_stacks
+    for dataset, recommendations in quality.recommendations.items():
+        pipeline = holders[dataset].pipelines[dataset]
+        assert recommendations.table == pipeline.output_table == pipeline.target_crawler.table_name
+        assert recommendations.database_name == pipeline.output_database.database_name
+    dependencies = {d.stack_name for d in quality.dependencies}
+    assert {"mlp-scale-DataCatalog", "mlp-scale-DataCatalog2", "mlp-scale-DataCatalog3"} <= dependencies
+    assert not any(q.stack_name in {d.stack_name for s in stage.data_catalog_stacks for d in s.dependencies}
+                   for q in stage.data_quality_stacks)
+    template = json.loads(templates["mlp-scale-DataQuality"].read_text())
+    inputs = [r["Properties"]["Target"]["Input"] for r in template["Resources"].values()
+              if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert len(inputs) == 39
+    for text in map(json.dumps, inputs):
+        assert '"StackName": "mlp-scale-DataCatalog"' in text  # the database, a weak reference
+    assert "Fn::ImportValue" not in json.dumps(template)
+
+
 def test_appending_a_dataset_changes_only_the_stack_it_joins(mid, appended):
     _, before = mid
     _, after = appended
     assert sorted(before) == sorted(after)
     changed = sorted(n for n in before if before[n].read_bytes() != after[n].read_bytes())
-    assert changed == ["mlp-scale-DataCatalog3"]
+    assert changed == ["mlp-scale-DataCatalog3", "mlp-scale-DataQuality"]
 
 
 # -- training pipelines over several stacks ----------------------------------------------------------

@@ -13,9 +13,16 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from ml_platform.config import ConfigError, load_environment
 from ml_platform.platform_app import CONFIG_DIR_VARIABLE, build_app
-from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT
+from ml_platform.stacks.partition import GROUP_SIZES
+from tests.conftest import CDK_CONTEXT, CONFIG_DIR, ROOT, stack_templates
 
 REQUIRED_TAGS = ("Project", "Environment", "Owner", "CostCenter")
+
+
+def _recommended(config) -> list[str]:
+    """The Glue datasets of ``config`` with ``quality.recommendations``, in config order."""
+    datasets = config.data_catalog.datasets if config.data_catalog is not None else {}
+    return [d for d, s in datasets.items() if s.quality is not None and s.quality.recommendations is not None]
 
 
 def _manifest_stacks(assembly, env):
@@ -30,7 +37,7 @@ def _manifest_stacks(assembly, env):
 def test_stack_names_follow_prefix_env_stack(assembly):
     for path in CONFIG_DIR.glob("*.yaml"):
         config = load_environment(path)
-        stacks = ["Alerting", "DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling) + ["Workbench"] * bool(config.workbench) + ["Governance"] * bool(config.governance)
+        stacks = ["Alerting", "DataLake", "Network"] + ["DataCatalog"] * bool(config.data_catalog) + ["DataQuality"] * bool(_recommended(config)) + ["Training"] * bool(config.training) + ["Serving"] * bool(config.serving) + ["Monitoring"] * bool(config.monitoring) + ["Labeling"] * bool(config.labeling) + ["Workbench"] * bool(config.workbench) + ["Governance"] * bool(config.governance)
         expected = [f"{config.prefix}-{path.stem}-{stack}" for stack in stacks]
         assert sorted(_manifest_stacks(assembly, path.stem)) == sorted(expected)
 
@@ -186,7 +193,8 @@ def test_every_stack_alerts_through_the_environments_one_topic(tmp_path):
     alerting = stage.alerting
     assert alerting.resolve(subscriptions[0].node.default_child.topic_arn) == alerting.resolve(
         alerting.path.topic.topic_arn)
-    for stack in (stage.data_lake, stage.network, stage.data_catalog, stage.training, stage.serving, stage.monitoring):
+    for stack in (stage.data_lake, stage.network, stage.data_catalog, stage.training, stage.serving, stage.monitoring,
+                  stage.data_quality):
         assert stack.alerts.topic is alerting.path.topic, stack.stack_name
 
 
@@ -229,3 +237,53 @@ def test_a_container_of_a_platform_repository_serves_its_tag_with_its_environmen
     repository = serving.node.scope.training.images.repositories["churn-inference"]
     assert container["image"] == serving.resolve(repository.repository_uri_for_tag("v3"))
     assert container["environment"] == {"LOG_LEVEL": "info"}
+
+
+def test_a_data_quality_stack_exists_only_with_recommendations_and_holds_exactly_those(templates):
+    """dev and prod recommend rules for ``sales`` (a DataQuality stack with one workflow and a
+    schedule per dataset); staging recommends none (no stack); no DataCatalog stack holds any of it."""
+    with_stack = []
+    for path in CONFIG_DIR.glob("*.yaml"):
+        config = load_environment(path)
+        stacks, recommended = templates[path.stem], _recommended(config)
+        name = config.stack_name("DataQuality")
+        assert (name in stacks) == bool(recommended), path.name
+        catalog = stacks[config.stack_name("DataCatalog")]["Resources"].values()
+        assert not any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in catalog)
+        if not recommended:
+            continue
+        with_stack.append(path.stem)
+        resources = stacks[name]["Resources"].values()
+        schedules = sorted(r["Properties"]["Description"] for r in resources if r["Type"] == "AWS::Scheduler::Schedule")
+        assert schedules == sorted(f"Recommends Data Quality rules for {d}" for d in recommended)
+        assert sum(r["Type"] == "AWS::StepFunctions::StateMachine" for r in resources) == 1  # shared
+    assert sorted(with_stack) == ["dev", "prod"]
+
+
+def test_recommendations_read_the_table_of_the_catalog_stack_that_holds_the_dataset(tmp_path, monkeypatch):
+    """One Glue dataset a DataCatalog stack and one recommendation a DataQuality stack: ``accounts``
+    is prepared in DataCatalog2, and DataQuality2 recommends on its table, deploying after it."""
+    monkeypatch.setitem(GROUP_SIZES, "datasets", 1)
+    monkeypatch.setitem(GROUP_SIZES, "recommendations", 1)
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    anchor = '          - IsComplete "customer_id"\n          - RowCount > 0\n        on_failure: fail\n'
+    assert text.count(anchor) == 1
+    (tmp_path / "dev.yaml").write_text(text.replace(
+        anchor, anchor + '        recommendations: {schedule: "cron(0 5 ? * MON *)"}\n'))
+    app = build_app(tmp_path, outdir=str(tmp_path / "out"), context=CDK_CONTEXT)
+    stage = app.node.find_child("dev")
+    assert [list(s.pipelines) for s in stage.data_catalog_stacks] == [["sales"], ["accounts"]]
+    assert [list(s.recommendations) for s in stage.data_quality_stacks] == [["sales"], ["accounts"]]
+    assert [s.stack_name for s in stage.data_quality_stacks] == ["mlp-dev-DataQuality", "mlp-dev-DataQuality2"]
+    second, holder = stage.data_quality_stacks[1], stage.data_catalog_stacks[1]
+    assert second.catalog_stacks == [holder] and holder in second.dependencies
+    assert second.recommendations["accounts"].table == holder.pipelines["accounts"].output_table
+    app.synth()
+    template = json.loads(stack_templates(tmp_path / "out")["dev"]["mlp-dev-DataQuality2"].read_text())
+    [run_policy] = [r["Properties"]["PolicyDocument"] for k, r in template["Resources"].items()
+                    if r["Type"] == "AWS::IAM::ManagedPolicy" and "RunRole" in k]
+    [catalog_read] = [s for s in run_policy["Statement"] if "glue:GetTable" in s["Action"]]
+    tables = [json.dumps(r) for r in catalog_read["Resource"] if ":table/" in json.dumps(r)]
+    # the processed database of the first DataCatalog stack (a weak reference), the holder's table
+    assert len(tables) == 1 and '"StackName": "mlp-dev-DataCatalog"' in tables[0]
+    assert tables[0].endswith('/accounts"]]}')

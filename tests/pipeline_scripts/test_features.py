@@ -544,3 +544,80 @@ def test_a_value_outside_the_declared_categories_is_missing_and_one_hot_keeps_it
 def test_bad_declared_categories_are_spec_errors(feature, message):
     with pytest.raises(ValueError, match=message):
         features.FeatureSpec.parse(single(["s", "label"], [feature]))
+
+
+# --- feature records (--records): what the Ingest step puts into the feature group
+
+
+def records(tmp_path: Path, spec: dict, *extra: str, out: str = "out") -> list[list[str]]:
+    spec_path = tmp_path / f"{out}-spec.json"
+    spec_path.write_text(json.dumps(spec))
+    features.main(["--spec", str(spec_path), "--input", str(tmp_path / "in"), "--feedback", str(tmp_path / "feedback"),
+                   "--output", str(tmp_path / out), "--as-of", AS_OF.isoformat(),
+                   "--records", str(tmp_path / f"{out}-records"), *extra])
+    with (tmp_path / f"{out}-records" / "records.csv").open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_records_are_one_row_per_key_imputed_and_not_encoded(tmp_path, lake):
+    header, *rows = records(tmp_path, SPEC)
+    assert header == ["customer_id", "churned", "age", "amount", "tenure_months", "segment"]
+    # as the training rows of test_the_example_spec_end_to_end, with the category's text, not its code
+    assert sorted(rows) == sorted([["1", "1", "31", "12.5", "13", "gold"], ["2", "0", "40", "4", "24", "silver"],
+                                   ["3", "1", "50", "0", str((13 + 24 + 6) / 3), "bronze"],
+                                   ["4", "0", "40", "0", "6", "bronze"]])
+    # the training set is the same as without --records
+    assert (tmp_path / "out" / "data.csv").read_bytes() == _training_set(tmp_path)
+
+
+def _training_set(tmp_path: Path) -> bytes:
+    run(tmp_path, SPEC, out="plain")
+    assert not (tmp_path / "plain-records").exists() and not (tmp_path / "plain" / "records.csv").exists()
+    return (tmp_path / "plain" / "data.csv").read_bytes()
+
+
+def test_records_keep_declared_categories_as_the_model_sees_them_and_leave_out_feedback(tmp_path):
+    put(tmp_path / "in", "events", "2026-03-01", [{"id": f"e{i}", "s": s, "label": i % 2}
+                                                  for i, s in enumerate(["gold", "bronze", None])])
+    (tmp_path / "feedback" / "year=2026" / "month=03" / "day=02").mkdir(parents=True)
+    (tmp_path / "feedback" / "year=2026" / "month=03" / "day=02" / "rows.csv").write_text("1,0,1\n")
+    spec = single(["id", "s", "label"], [{"column": "s", "encode": "one_hot", "categories": ["gold", "silver"]}])
+    header, *rows = records(tmp_path, spec, "--record-identifier", "id")
+    assert header == ["id", "label", "s"]
+    # bronze is outside the declared categories: missing, as in the training row
+    assert rows == [["e0", "0", "gold"], ["e1", "1", ""], ["e2", "0", ""]]
+
+
+def test_a_repeated_identifier_keeps_its_last_row_and_rows_without_one_are_left_out(tmp_path):
+    put(tmp_path / "in", "events", "2026-03-01", [{"id": "a", "x": 1, "label": 0}, {"id": None, "x": 2, "label": 1}])
+    put(tmp_path / "in", "events", "2026-03-02", [{"id": "a", "x": 3, "label": 1}, {"id": "b", "x": 4, "label": 0}])
+    header, *rows = records(tmp_path, single(["id", "x", "label"], [{"column": "x"}]), "--record-identifier", "id")
+    assert header == ["id", "label", "x"] and rows == [["a", "1", "3"], ["b", "0", "4"]]
+
+
+def test_records_need_an_identifier_column(tmp_path, lake):
+    with pytest.raises(SystemExit, match="--records needs --record-identifier: the spec has no join_on"):
+        records(tmp_path, single(["a", "label"], [{"column": "a"}]))
+    with pytest.raises(ValueError, match=r"^record identifier 'nope' is not a column of the joined sources \("):
+        records(tmp_path, SPEC, "--record-identifier", "nope", out="bad")
+
+
+def test_records_are_what_the_ingest_step_reads_for_the_derived_feature_set(tmp_path, lake):
+    """The seam: the group's definitions come from derive_feature_set of the pipeline's features;
+    ingest.py reads records.csv against them (every column a feature, every value of its type)."""
+    from ml_platform.constructs.preparation.feature_settings import FeatureSettings
+    from ml_platform.constructs.training.feature_store_settings import derive_feature_set
+    from ml_platform.jobs.training_pipeline import ingest
+
+    settings = FeatureSettings(
+        sources=[{"dataset": s["name"], "columns": s["columns"], **({"aggregate": s["aggregate"]} if "aggregate" in s
+                                                                      else {})} for s in SPEC["sources"]],
+        join_on="customer_id", label="churned",
+        features=[{k: v for k, v in f.items()} for f in SPEC["features"]])
+    definitions = derive_feature_set(settings).definitions()
+    schema = ingest.GroupSchema(name="t-dev-churn", record_identifier="customer_id", event_time="event_time",
+                                types={d.name: d.type for d in definitions})
+    records(tmp_path, SPEC)
+    read = ingest.read_records(tmp_path / "out-records" / "records.csv", schema, "2026-03-31T00:00:00Z")
+    assert len(read) == 4
+    assert {f["FeatureName"] for f in read[0]} == set(schema.types)

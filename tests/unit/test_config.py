@@ -613,13 +613,50 @@ def test_alerts_are_one_section_for_the_environment(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (("interface_endpoints: [sagemaker_api, sagemaker_runtime, sts, logs, ecr_api, ecr_docker]",
-      "interface_endpoints: [sagemaker_api, sts, logs, ecr_api, ecr_docker]"),
+    (("interface_endpoints: [sagemaker_api, sagemaker_runtime, sts, logs, ecr_api, ecr_docker, featurestore_runtime]",
+      "interface_endpoints: [sagemaker_api, sts, logs, ecr_api, ecr_docker, featurestore_runtime]"),
      "workbench: Studio in VPC-only mode needs network.interface_endpoints to include sagemaker_runtime "
-     "(got sagemaker_api, sts, logs, ecr_api, ecr_docker)"),
+     "(got sagemaker_api, sts, logs, ecr_api, ecr_docker, featurestore_runtime)"),
     (("  personas: {}\n", ""), "workbench.users: dana, emil need training.personas (their roles)"),
 ])
 def test_workbench_mistakes_name_their_key_path(tmp_path, change, expected):
     text = (CONFIG_DIR / "dev.yaml").read_text()
     assert change[0] in text
     assert expected in problems_of(write(tmp_path, text.replace(*change, 1)))
+
+
+# -- training.feature_store ----------------------------------------------------------------------------
+
+
+def test_dev_feeds_the_churn_feature_set_offline_only():
+    training = load_environment(CONFIG_DIR / "dev.yaml").training
+    assert training is not None and training.feature_store is not None
+    [(name, churn)] = training.feature_store.feature_sets.items()
+    assert (name, churn.pipeline, churn.online) == ("churn", "churn", None)
+    assert training.fed_feature_sets() == {"churn": "churn"}
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ((", featurestore_runtime]", "]"),
+     "training.feature_store: feature sets churn are fed by pipelines, whose Ingest steps need featurestore_runtime "
+     "in network.interface_endpoints (PutRecord from the isolated subnets)"),
+    (("      churn: {pipeline: churn}\n", "      churn: {pipeline: nope}\n"),
+     "training: feature_store.feature_sets.churn.pipeline 'nope' is not a training pipeline (churn)"),
+])
+def test_feature_store_mistakes_are_one_line(tmp_path, change, expected):
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    assert change[0] in text
+    problems = problems_of(write(tmp_path, text.replace(*change, 1)))
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_feature_store_needs_the_data_catalog(tmp_path):
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    start, end = text.index("\ndata_catalog:\n"), text.index("\ntraining:\n")
+    # without a catalog the churn pipeline reads ready input; an external set keeps the store
+    text = text[:start] + text[end:]
+    text = text.replace("      churn: {pipeline: churn}\n", "      churn:\n        record_identifier: id\n"
+                        "        features: [{name: id, type: String}]\n", 1)
+    problems = problems_of(write(tmp_path, text))
+    assert ("training.feature_store: needs a data_catalog section (the offline stores' tables go to its curated "
+            "Glue database)") in problems

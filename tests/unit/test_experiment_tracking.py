@@ -216,3 +216,13 @@ def test_the_server_passes_the_nag_packs_cfn_lint_and_checkov(gated):
 
 def _actions(statement) -> list[str]:
     return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def test_granting_log_again_to_the_same_principal_returns_the_first_grant():
+    """Every pipeline grants its processing role: one statement, however many pipelines."""
+    stack, tracking, _, _, job = build()
+    first = tracking.grant_log(job)
+    assert tracking.grant_log(job) is first
+    statements = [s for p in job.policies for s in stack.resolve(p.document)["Statement"]
+                  if "sagemaker-mlflow:CreateRun" in s["Action"]]
+    assert len(statements) == 1

@@ -31,6 +31,7 @@ from ml_platform.constructs.core.governance_settings import (
     DEFAULT_TRAIL_RETENTION_DAYS,
     TRAIL_NONCURRENT_VERSION_DAYS,
     BudgetSettings,
+    CatalogEncryptionSettings,
     GovernanceSettings,
     TrailSettings,
 )
@@ -88,7 +89,8 @@ def test_defaults_create_a_trail_encrypt_the_catalog_and_make_no_budget():
     assert settings.trail.data_events == "all" and settings.trail.cloudwatch_logs_retention_days is None
     assert settings.trail.retention_days == DEFAULT_TRAIL_RETENTION_DAYS == 2557
     assert settings.trail.archive_after_days == DEFAULT_ARCHIVE_AFTER_DAYS == 90
-    assert settings.catalog_encryption is True and settings.budget is None
+    assert settings.catalog_encryption == CatalogEncryptionSettings() and settings.budget is None
+    assert settings.catalog_encryption.service_role is True
     budget = BudgetSettings.model_validate({"monthly_usd": 500})
     assert budget.thresholds_percent == DEFAULT_THRESHOLDS_PERCENT == (80, 100) and budget.forecast is True
     assert budget.notifications() == [("ACTUAL", 80), ("FORECASTED", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
@@ -118,10 +120,23 @@ def test_defaults_create_a_trail_encrypt_the_catalog_and_make_no_budget():
      "budget: thresholds_percent names 80 more than once"),
     ({"budget": {"monthly_usd": 10, "thresholds_percent": []}}, "budget.thresholds_percent: tuple should have at least 1 item"),
     ({"budgets": {}}, "budgets: unknown key; allowed keys: trail, catalog_encryption, budget"),
+    ({"catalog_encryption": "yes"},
+     "catalog_encryption: input should be a valid dictionary or instance of CatalogEncryptionSettings (got 'yes')"),
+    ({"catalog_encryption": {"service_role": "no"}}, "catalog_encryption.service_role: input should be a valid boolean"),
+    ({"catalog_encryption": {"role": "arn:aws:iam::111111111111:role/r"}},
+     "catalog_encryption.role: unknown key; allowed keys: service_role"),
 ])
 def test_each_bad_value_is_one_line_naming_the_key(settings, expected):
     [problem] = problems(settings)
     assert problem.startswith(expected) and "\n" not in problem, problem
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (True, CatalogEncryptionSettings()), ({}, CatalogEncryptionSettings()),
+    ({"service_role": False}, CatalogEncryptionSettings(service_role=False)), (False, None), (None, None),
+])
+def test_catalog_encryption_true_is_the_default_settings_and_false_or_null_is_none(value, expected):
+    assert GovernanceSettings.model_validate({"catalog_encryption": value}).catalog_encryption == expected
 
 
 def test_an_existing_trail_and_settings_from_python_fail_the_same_way():
@@ -277,17 +292,63 @@ def test_audit_trail_refuses_bad_names_and_existing_trail_settings():
 # -- catalog encryption -------------------------------------------------------------------------
 
 
-def test_the_catalog_encrypts_metadata_and_connection_passwords_with_the_lake_key(default):
+LAKE_KEY = {"Fn::ImportValue": Match.string_like_regexp("LakeKey")}
+GLUE = {"Service": "glue.amazonaws.com"}
+
+
+def catalog_role(found: Template) -> tuple[str, dict]:
+    [(role_id, role)] = found.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
+        "Statement": [Match.object_like({"Principal": GLUE})]}}}).items()
+    return role_id, role
+
+
+def test_by_default_glue_uses_the_lake_key_through_a_service_role_of_its_own(default):
     found, stack, *_ = default
+    role_id, role = catalog_role(found)
+    Template.from_stack(stack).has_resource("AWS::Glue::DataCatalogEncryptionSettings", {
+        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+            "CatalogId": "111111111111", "DataCatalogEncryptionSettings": {
+                "EncryptionAtRest": {"CatalogEncryptionMode": "SSE-KMS-WITH-SERVICE-ROLE",
+                                     "CatalogEncryptionServiceRole": {"Fn::GetAtt": [role_id, "Arn"]},
+                                     "SseAwsKmsKeyId": LAKE_KEY},
+                "ConnectionPasswordEncryption": {"ReturnConnectionPasswordEncrypted": True, "KmsKeyId": LAKE_KEY}}}})
+    # trusted by Glue only, with no other way in
+    assert statements(role["Properties"]["AssumeRolePolicyDocument"]) == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": GLUE}]
+    [(policy_id, policy)] = [(k, p) for k, p in found.find_resources("AWS::IAM::ManagedPolicy").items()
+                             if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+    assert statements(policy["Properties"]["PolicyDocument"]) == [{
+        "Action": list(CATALOG_KEY_ACTIONS), "Effect": "Allow",
+        "Resource": stack.resolve(stack.catalog_encryption.key.key_arn)}]  # the lake key only, no condition
+    # retained with the setting that names it, and in place before Glue is told to use it
+    assert role["DeletionPolicy"] == policy["DeletionPolicy"] == "Retain"
     settings = only(found.find_resources("AWS::Glue::DataCatalogEncryptionSettings"))
-    lake_key = {"Fn::ImportValue": Match.string_like_regexp("LakeKey")}
-    assert settings["DeletionPolicy"] == "Retain"
-    Template.from_stack(stack).has_resource_properties("AWS::Glue::DataCatalogEncryptionSettings", {
-        "CatalogId": "111111111111", "DataCatalogEncryptionSettings": {
-            "EncryptionAtRest": {"CatalogEncryptionMode": "SSE-KMS", "SseAwsKmsKeyId": lake_key},
-            "ConnectionPasswordEncryption": {"ReturnConnectionPasswordEncrypted": True, "KmsKeyId": lake_key}}})
+    assert settings["DependsOn"] == [policy_id]
+    [skip] = settings["Metadata"]["checkov"]["skip"]
+    assert skip["id"] == "CKV_AWS_94" and "SSE-KMS-WITH-SERVICE-ROLE" in skip["comment"]
+    found.resource_count_is("AWS::IAM::Policy", 0)  # no inline policy (HIPAA, NIST, PCI)
+
+
+def test_without_the_service_role_the_catalog_is_sse_kms_and_callers_need_the_key():
+    found, stack, *_ = template({"catalog_encryption": {"service_role": False}})
+    settings = only(found.find_resources("AWS::Glue::DataCatalogEncryptionSettings"))
+    assert settings["DeletionPolicy"] == "Retain" and "DependsOn" not in settings and "Metadata" not in settings
+    assert settings["Properties"]["DataCatalogEncryptionSettings"]["EncryptionAtRest"] == {
+        "CatalogEncryptionMode": "SSE-KMS", "SseAwsKmsKeyId": stack.resolve(stack.catalog_encryption.key.key_arn)}
+    assert stack.catalog_encryption.role is None
+    assert found.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
+        "Statement": [Match.object_like({"Principal": GLUE})]}}}) == {}
     found, *_ = template({"catalog_encryption": False})
     found.resource_count_is("AWS::Glue::DataCatalogEncryptionSettings", 0)
+
+
+def test_the_service_role_follows_the_settings_removal_policy():
+    found, *_ = template({}, allow_data_deletion=True, context={REMOVE_DATA_ON_DESTROY_CONTEXT: "true"})
+    role_id, role = catalog_role(found)
+    [policy] = [p for p in found.find_resources("AWS::IAM::ManagedPolicy").values()
+                if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+    settings = only(found.find_resources("AWS::Glue::DataCatalogEncryptionSettings"))
+    assert role["DeletionPolicy"] == policy["DeletionPolicy"] == settings["DeletionPolicy"] == "Delete"
 
 
 def test_grant_catalog_use_gives_exactly_the_documented_key_actions_on_the_key():
@@ -369,7 +430,8 @@ def _gated_app(stage) -> None:
     build(stage, {"budget": {"monthly_usd": 100}}, lake=lake, alerts=alerts)
     build(stage, {"trail": {"cloudwatch_logs_retention_days": 365, "data_events": "write_only"},
                   "catalog_encryption": False}, stack_id="GovernanceLogs", lake=lake, alerts=alerts)
-    build(stage, {"trail": {"existing_trail_arn": ORG_TRAIL}}, stack_id="GovernanceOrg", lake=lake, alerts=alerts)
+    build(stage, {"trail": {"existing_trail_arn": ORG_TRAIL}, "catalog_encryption": {"service_role": False}},
+          stack_id="GovernanceOrg", lake=lake, alerts=alerts)
 
 
 @pytest.fixture(scope="module")

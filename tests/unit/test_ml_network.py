@@ -120,8 +120,10 @@ def test_network_settings_errors(settings, message):
 def test_endpoint_names_cover_what_sagemaker_jobs_need():
     assert set(DEFAULT_ENDPOINTS) == {"sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api",
                                       "ecr_docker"}
-    # MLflow's endpoint only where a tracking server is configured (it bills per zone-hour)
-    assert set(ENDPOINTS) - set(DEFAULT_ENDPOINTS) == {"sagemaker_experiments"}
+    # MLflow's and Feature Store's endpoints only where a tracking server or a pipeline-fed feature
+    # set is configured (each bills per zone-hour)
+    assert set(ENDPOINTS) - set(DEFAULT_ENDPOINTS) == {"sagemaker_experiments", "featurestore_runtime"}
+    assert ENDPOINTS["featurestore_runtime"].short_name == "sagemaker.featurestore-runtime"  # PutRecord
 
 
 def test_network_construct_works_in_any_stack_with_a_given_key():

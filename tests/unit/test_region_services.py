@@ -29,7 +29,8 @@ CFN_NAMESPACES = {
 #: to the alert path, so every stack has ``alerts``).
 STACK_SECTIONS = {stack: ("alerts", *sections) for stack, sections in {
     "Alerting": (), "DataLake": ("data_lake",), "Network": ("network",),
-    "DataCatalog": ("data_catalog", "data_catalog.databrew"), "Training": ("training",),
+    "DataCatalog": ("data_catalog", "data_catalog.databrew"), "DataQuality": ("data_catalog.recommendations",),
+    "Training": ("training", "training.feature_store", "training.experiment_tracking"),
     "Serving": ("serving", "serving.batch"), "Monitoring": ("monitoring", "monitoring.processing"),
     "Governance": ("governance",), "Workbench": ("workbench",), "Labeling": ("labeling",),
 }.items()}
@@ -122,3 +123,26 @@ def test_each_stack_creates_only_services_its_sections_declare(template):
             assert namespace in CFN_NAMESPACES, f"{kind}: add its service to CFN_NAMESPACES and SECTION_SERVICES"
             used.add(CFN_NAMESPACES[namespace])
     assert used <= declared, f"{template.name} creates {sorted(used - declared)} not in SECTION_SERVICES"
+
+
+def test_feature_store_and_experiment_tracking_are_sections_of_their_own():
+    from ml_platform.config import load_environment
+    from ml_platform.region_services import SECTION_SERVICES, enabled_sections
+    from tests.conftest import CONFIG_DIR
+
+    dev = load_environment(CONFIG_DIR / "dev.yaml")
+    assert "training.feature_store" in enabled_sections(dev)  # dev feeds the churn set
+    assert "training.experiment_tracking" not in enabled_sections(dev)
+    assert set(SECTION_SERVICES["training.feature_store"]) >= {"sagemaker", "glue", "s3"}
+
+
+def test_data_quality_recommendations_declare_what_their_stack_creates_and_the_runs_use():
+    from ml_platform.config import load_environment
+    from ml_platform.region_services import SECTION_SERVICES, enabled_sections
+    from tests.conftest import CONFIG_DIR
+
+    assert "data_catalog.recommendations" in enabled_sections(load_environment(CONFIG_DIR / "dev.yaml"))
+    assert "data_catalog.recommendations" not in enabled_sections(load_environment(CONFIG_DIR / "staging.yaml"))
+    # the DataQuality stack's workflow, schedule and log group under its own key; the runs are Glue's
+    assert set(SECTION_SERVICES["data_catalog.recommendations"]) == {
+        "stepfunctions", "scheduler", "logs", "kms", "glue"}

@@ -27,8 +27,8 @@ ENVS = ("dev", "staging", "prod")
 REGION = "us-east-1"
 TABLE = json.loads((PRICES_DIR / f"{REGION}.json").read_text())
 M5 = TABLE["prices"]["sagemaker_instance:ml.m5.large"]["value"]
-#: README.md, "What dev costs while idle": "about 126 to 133" USD per month.
-README_DEV_RANGE = (126, 133)
+#: README.md, "What dev costs while idle": "about 142 to 149" USD per month.
+README_DEV_RANGE = (142, 149)
 
 
 def snapshot(env: str) -> dict[str, dict]:

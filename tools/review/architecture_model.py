@@ -99,7 +99,7 @@ KINDS: dict[str, Kind] = {
     "topic": Kind("SNS alert topic", "SNS alert topics", False),
 }
 #: Stages of the platform's stacks by name (partitions such as ``DataCatalog2`` included).
-STACK_STAGES = {"DataLake": "lake", "DataCatalog": "preparation", "Training": "training", "Serving": "serving",
+STACK_STAGES = {"DataLake": "lake", "DataCatalog": "preparation", "DataQuality": "preparation", "Training": "training", "Serving": "serving",
                 "Monitoring": "monitoring", "Labeling": "labeling", "Network": "network", "Alerting": "alerts",
                 "Governance": "governance"}
 #: Types that only count towards the stage of their stack (they are drawn through another node).

@@ -23,6 +23,7 @@ STAGES = ("lake", "catalog/preparation", "training", "serving", "monitoring", "l
           "alerting", "other")
 #: Stage of a stack, by the words in its short name (first match wins).
 STACK_STAGES = (("lake", "lake"), ("catalog", "catalog/preparation"), ("prep", "catalog/preparation"),
+                ("quality", "catalog/preparation"),
                 ("train", "training"), ("serv", "serving"), ("monitor", "monitoring"), ("label", "labeling"),
                 ("network", "network"), ("alert", "alerting"))
 #: Stage of a resource type regardless of its stack (exact type, or type prefix ending in ``::``).

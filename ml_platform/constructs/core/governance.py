@@ -4,7 +4,10 @@ AWS Budgets publish to the platform's alert path (:func:`allow_budgets_to_publis
 
 Sources: CloudTrail user guide, "Configure AWS KMS key policies for CloudTrail" and "Amazon S3
 bucket policy for CloudTrail" (``aws:SourceArn`` of the trail on every statement); Glue developer
-guide, "Setting up encryption in AWS Glue" (what callers of an encrypted catalog need); Cost
+guide, "Setting up encryption in AWS Glue" (what callers of an SSE-KMS catalog need) and
+"Encrypting your Data Catalog"; Glue API reference, ``EncryptionAtRest`` (``CatalogEncryptionServiceRole``:
+the role Glue assumes to encrypt and decrypt catalog objects on the caller's behalf) and
+``ConnectionPasswordEncryption`` (who needs the password key); Cost
 Management user guide, "Creating an Amazon SNS topic for budget notifications"; SNS developer guide,
 "Key management" (event sources of AWS services and encrypted topics).
 """
@@ -43,7 +46,8 @@ from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 from ml_platform.constructs.core.keys import allow_cloudwatch_logs
 from ml_platform.constructs.core.validation import check_problems
 
-#: Key actions every principal that reads or writes an encrypted Data Catalog needs on its key.
+#: Key actions every principal that reads or writes an SSE-KMS Data Catalog needs on its key, and what
+#: the catalog's service role is allowed in mode SSE-KMS-WITH-SERVICE-ROLE.
 CATALOG_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt")
 #: Key actions AWS Budgets needs to publish to an SSE-KMS topic (SNS: event sources of AWS services).
 BUDGETS_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
@@ -207,38 +211,74 @@ class AuditTrail(Construct):
 
 
 class CatalogEncryption(Construct):
-    """The Data Catalog encryption settings of this account and region: metadata at rest (SSE-KMS)
-    and connection passwords, both with ``key``.
+    """The Data Catalog encryption settings of this account and region: metadata at rest and
+    connection passwords, both with ``key``.
+
+    With ``service_role`` (the default) the mode is ``SSE-KMS-WITH-SERVICE-ROLE``: :attr:`role`,
+    trusted by ``glue.amazonaws.com`` and allowed only :data:`CATALOG_KEY_ACTIONS` on ``key``, is the
+    role AWS Glue assumes to encrypt and decrypt catalog objects on each caller's behalf, so callers
+    need no permission on the key. Without it the mode is ``SSE-KMS`` and every principal that reads
+    or writes the catalog (crawlers, jobs, Athena users, people) needs :data:`CATALOG_KEY_ACTIONS` on
+    ``key``: :meth:`grant_catalog_use` gives them. Either way, principals that create or update a
+    Glue connection with a password need ``kms:Encrypt`` on ``key``, and those that read a password
+    back need ``kms:Decrypt`` (passwords stay encrypted in ``GetConnection``).
 
     There is one such setting per catalog (account and region): two environments in one account and
     region must not both create it. Once crawlers have written to an encrypted catalog, removing the
-    setting breaks them (Glue developer guide, "Encrypting your Data Catalog"), so it is retained.
-
-    Every principal that reads or writes the catalog (crawlers, jobs, Athena users, people) then
-    needs :data:`CATALOG_KEY_ACTIONS` on ``key``: :meth:`grant_catalog_use` gives them.
+    setting breaks them (Glue developer guide, "Encrypting your Data Catalog"), so it is retained,
+    and so are the role and its policy: a retained setting naming a deleted role could no longer
+    decrypt what it encrypted.
 
     :param key: the lake key; its policy must let IAM policies of the account grant its use (a key
         of this app does).
-    :param removal_policy: Default: RETAIN.
+    :param service_role: create :attr:`role` and use mode ``SSE-KMS-WITH-SERVICE-ROLE``; false: mode
+        ``SSE-KMS``. Default: true.
+    :param removal_policy: of the setting, the role and its policy. Default: RETAIN.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey,
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, service_role: bool = True,
                  removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
         super().__init__(scope, construct_id)
         self.key = key
+        #: The role Glue assumes to use ``key`` on each caller's behalf; none in mode ``SSE-KMS``.
+        self.role: ManagedPolicyRole | None = None
+        if service_role:
+            # pyright only: jsii renames the interface's parameters (aws/aws-cdk#15584)
+            self.role = ManagedPolicyRole(self, "ServiceRole", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),  # pyright: ignore[reportArgumentType]
+                                          description="AWS Glue assumes this role to encrypt and decrypt Data Catalog "
+                                                      "objects with the lake key on each caller's behalf")
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(CATALOG_KEY_ACTIONS),
+                                                                  resources=[key.key_arn]))
+            self.role.apply_removal_policy(removal_policy)
+            for policy in self.role.policies:
+                policy.apply_removal_policy(removal_policy)
         self.settings = glue.CfnDataCatalogEncryptionSettings(
             self, "Settings", catalog_id=Stack.of(self).account,
             data_catalog_encryption_settings=glue.CfnDataCatalogEncryptionSettings.DataCatalogEncryptionSettingsProperty(
                 encryption_at_rest=glue.CfnDataCatalogEncryptionSettings.EncryptionAtRestProperty(
-                    catalog_encryption_mode="SSE-KMS", sse_aws_kms_key_id=key.key_arn),
+                    catalog_encryption_mode="SSE-KMS-WITH-SERVICE-ROLE" if self.role else "SSE-KMS",
+                    catalog_encryption_service_role=self.role.role_arn if self.role else None,
+                    sse_aws_kms_key_id=key.key_arn),
                 connection_password_encryption=glue.CfnDataCatalogEncryptionSettings.ConnectionPasswordEncryptionProperty(
                     return_connection_password_encrypted=True, kms_key_id=key.key_arn),
             ),
         )
         self.settings.apply_removal_policy(removal_policy)
+        if self.role is not None:
+            # the role's key permissions exist before Glue is told to use it
+            self.settings.node.add_dependency(self.role)
+            skip_checkov(self.settings, "CKV_AWS_94",
+                         "Metadata is encrypted at rest with the lake key (customer managed KMS key) and connection "
+                         "passwords are returned encrypted; the mode is SSE-KMS-WITH-SERVICE-ROLE (the same SSE-KMS "
+                         "encryption, with Glue calling KMS through a service role), which this check does not "
+                         "recognise: it accepts only the literal mode SSE-KMS.")
 
     def grant_catalog_use(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` use the key to read and write catalog metadata and connection passwords."""
+        """Let ``grantee`` use the key to read and write catalog metadata and connection passwords.
+
+        Needed in mode ``SSE-KMS`` (no service role) by every principal that uses the catalog; with
+        the service role, only by principals that create, update or read connection passwords.
+        """
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(CATALOG_KEY_ACTIONS),
                                           resource_arns=[self.key.key_arn])
 

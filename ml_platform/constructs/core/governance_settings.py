@@ -6,7 +6,7 @@ Example::
     governance:
       trail: {}                          # a trail of its own (the default); or
       # trail: {existing_trail_arn: arn:aws:cloudtrail:us-east-1:111111111111:trail/org-trail}
-      catalog_encryption: true           # the default
+      catalog_encryption: {service_role: true}   # the default (true is the same); false: none
       budget: {monthly_usd: 2000, thresholds_percent: [80, 100], forecast: true}
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ml_platform.constructs.core.validation import StrictSettings
 
@@ -128,15 +128,41 @@ class BudgetSettings(StrictSettings):
         return [(kind, t) for t in sorted(self.thresholds_percent) for kind in kinds]
 
 
+class CatalogEncryptionSettings(StrictSettings):
+    """Glue Data Catalog encryption with the lake key (metadata at rest and connection passwords).
+
+    :ivar service_role: mode ``SSE-KMS-WITH-SERVICE-ROLE``: the stack creates a role that AWS Glue
+        assumes to encrypt and decrypt catalog objects with the lake key on each caller's behalf, so
+        crawlers, jobs, Athena users and SageMaker roles need no permission on the key. ``false``:
+        mode ``SSE-KMS``, where every principal that reads or writes the catalog needs
+        ``kms:GenerateDataKey``, ``kms:Decrypt`` and ``kms:Encrypt`` on the lake key
+        (``CatalogEncryption.grant_catalog_use``). Default: true.
+    """
+
+    service_role: bool = True
+
+
 class GovernanceSettings(StrictSettings):
     """Audit and governance of one environment (config section ``governance``).
 
     :ivar trail: the CloudTrail trail, or null for none. Default: a created trail (``TrailSettings()``).
     :ivar catalog_encryption: encrypt the account's Glue Data Catalog in this region (metadata and
-        connection passwords) with the lake key. Default: true.
+        connection passwords) with the lake key, as :class:`CatalogEncryptionSettings` say; ``true``
+        is ``{}``, ``false`` or null is none. Default: ``CatalogEncryptionSettings()`` (with a
+        service role).
     :ivar budget: a monthly cost budget. Default: none.
     """
 
     trail: TrailSettings | None = TrailSettings()
-    catalog_encryption: bool = True
+    catalog_encryption: CatalogEncryptionSettings | None = CatalogEncryptionSettings()
     budget: BudgetSettings | None = None
+
+    @field_validator("catalog_encryption", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        """``true``: the default settings; ``false``: no catalog encryption."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value

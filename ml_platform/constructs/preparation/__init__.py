@@ -11,6 +11,8 @@ from ml_platform.constructs.preparation.databrew_pipeline import (
 from ml_platform.constructs.preparation.databrew_rules import QualityRule
 from ml_platform.constructs.preparation.databrew_steps import RecipeStep
 from ml_platform.constructs.preparation.dataset_pipeline import DatasetPipeline, DatasetSettings
+from ml_platform.constructs.preparation.dq_recommendation_workflow import DqRecommendationWorkflow
+from ml_platform.constructs.preparation.dq_recommendations import DqRecommendations, RecommendationSettings
 from ml_platform.constructs.preparation.feature_settings import FeatureColumn, FeatureSettings, FeatureSource, Rebalance
 from ml_platform.constructs.preparation.glue_crawler import CrawlerSettings, GlueCrawler
 from ml_platform.constructs.preparation.glue_etl import JobSettings, QualitySettings, RawToParquetJob
@@ -26,6 +28,8 @@ __all__ = [
     "DatasetPipeline",
     "DatasetSettings",
     "DatasetWorkflow",
+    "DqRecommendationWorkflow",
+    "DqRecommendations",
     "FeatureColumn",
     "FeatureSettings",
     "FeatureSource",
@@ -39,4 +43,5 @@ __all__ = [
     "Rebalance",
     "RecipePublisher",
     "RecipeStep",
+    "RecommendationSettings",
 ]

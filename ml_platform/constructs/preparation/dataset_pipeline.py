@@ -104,7 +104,9 @@ class DatasetPipeline(Construct):
 
     :ivar output: what the job writes, the hand-off to consumers (Parquet under ``<dataset>/`` of
         the target zone, partitioned by day, with the configured columns).
-    :ivar ruleset: with ``quality``, the Glue Data Quality ruleset named
+    :ivar output_database: :ivar output_table: the catalog table of :attr:`output` (the target
+        zone's database, the table named after the dataset), created by the first crawl of the output.
+    :ivar ruleset: with ``quality.rules``, the Glue Data Quality ruleset named
         ``<name_prefix>-<dataset>-<target_zone>`` holding the DQDL document the job evaluates,
         with no target table; else None.
     :raises ValueError: in one line, when ``databases`` lacks the source or target zone.
@@ -158,13 +160,17 @@ class DatasetPipeline(Construct):
             crawler_name=f"{name_prefix}-{dataset}-{target}",
             data_key=lake.encryption_key, security=security, removal_policy=removal_policy,
         )
+        #: The catalog database and table of :attr:`output`, which the target crawler creates at the
+        #: first crawl of the output (what table-level consumers such as rule recommendations read).
+        self.output_database: glue.IDatabase = databases[target]
+        self.output_table: str = self.target_crawler.table_name
         self.workflow = DatasetWorkflow(
             self, "Workflow", source_crawler=self.source_crawler, job=self.job,
             target_crawler=self.target_crawler, schedule=settings.schedule,
             workflow_name=f"{name_prefix}-{dataset}",
         )
         self.ruleset: glue.CfnDataQualityRuleset | None = None
-        if settings.quality is not None:
+        if settings.quality is not None and settings.quality.evaluated:
             # The L1, without TargetTable: the L2 requires a target table, and the output table
             # does not exist until the target crawler's first run (see the module docstring).
             self.ruleset = glue.CfnDataQualityRuleset(

@@ -121,11 +121,19 @@ class ExperimentTracking(Construct):
         self.server.node.add_dependency(self.role)
         self.server.apply_removal_policy(removal_policy)
         self.server_arn: str = self.server.attr_tracking_server_arn
+        self._log_grants: list[tuple[iam.IPrincipal, iam.Grant]] = []
 
     def grant_log(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` (the role a pipeline job runs as) log runs: :data:`LOG_ACTIONS` on this
-        server only. No artifact access: the pipeline logs parameters and metrics."""
-        return iam.Grant.add_to_principal(grantee=grantee, actions=list(LOG_ACTIONS), resource_arns=[self.server_arn])
+        server only. No artifact access: the pipeline logs parameters and metrics. Granting a
+        principal again (every pipeline grants its processing role) returns the first grant: a
+        role's statements spread over several managed policies would otherwise repeat it."""
+        for principal, grant in self._log_grants:
+            if principal is grantee.grant_principal:
+                return grant
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=list(LOG_ACTIONS), resource_arns=[self.server_arn])
+        self._log_grants.append((grantee.grant_principal, grant))
+        return grant
 
     def grant_access(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` (a person's role) use this server: :data:`PERSON_ACTIONS` and

@@ -35,7 +35,7 @@ from ml_platform.constructs.core.naming import pascal_case
 from ml_platform.constructs.core.validation import StrictSettings, check_problems
 
 EndpointName = Literal["sagemaker_api", "sagemaker_runtime", "sts", "logs", "monitoring", "ecr_api", "ecr_docker",
-                       "sagemaker_experiments"]
+                       "sagemaker_experiments", "featurestore_runtime"]
 #: Interface endpoints SageMaker training, processing and hosting need in an isolated network.
 ENDPOINTS: dict[EndpointName, ec2.InterfaceVpcEndpointAwsService] = {
     "sagemaker_api": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
@@ -47,9 +47,11 @@ ENDPOINTS: dict[EndpointName, ec2.InterfaceVpcEndpointAwsService] = {
     "ecr_docker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
     # the managed MLflow tracking servers (training.experiment_tracking)
     "sagemaker_experiments": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS,
+    # PutRecord of the training pipelines' Ingest steps (training.feature_store)
+    "featurestore_runtime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
 }
 #: Endpoints only a feature that needs them asks for (each bills per zone-hour).
-OPT_IN_ENDPOINTS: tuple[EndpointName, ...] = ("sagemaker_experiments",)
+OPT_IN_ENDPOINTS: tuple[EndpointName, ...] = ("sagemaker_experiments", "featurestore_runtime")
 #: Default: every endpoint of :data:`ENDPOINTS` but :data:`OPT_IN_ENDPOINTS`.
 DEFAULT_ENDPOINTS: tuple[EndpointName, ...] = tuple(e for e in ENDPOINTS if e not in OPT_IN_ENDPOINTS)
 DEFAULT_CIDR = "10.0.0.0/16"

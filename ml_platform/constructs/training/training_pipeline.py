@@ -15,6 +15,18 @@ by the drift job's ``drift.py baseline``) -> CheckMetric (condition on the evalu
 Register (model package, ``PendingManualApproval``, carrying the baselines as ``ModelMetrics`` and
 ``DriftCheckBaselines``) or Fail.
 
+With ``automl`` (:mod:`~ml_platform.constructs.training.automl`, ``docs/automl.md``), SageMaker
+Autopilot replaces Train/Tune: Prepare also writes header copies of train and validation ->
+AutoML (ensembling) -> AutoMLModel (the best candidate) -> Predict (batch transform of the test
+split) -> Evaluate (``evaluate.py --predictions`` in the scikit-learn image, same report and
+model-quality files) -> Baselines -> CheckMetric -> Register (the best candidate's container).
+
+Two optional steps: with a feature group (``feature_group``), Features also writes the run's
+feature records and Ingest (processing, after Features, ``ingest.py``) puts them into the group;
+with a tracking server (``experiment_tracking``), Track (processing, after Evaluate,
+``tracking.py``) logs the execution as one MLflow run of the model's experiment. Both run as the
+processing role in the scikit-learn image.
+
 Evaluate loads the model the training step wrote, so a pipeline trains only what it can evaluate:
 built-in XGBoost (``xgboost-model`` in ``model.tar.gz``), or a custom image that runs ``python3``
 with the ``xgboost`` package and writes the same file (the processing role is granted pulls of
@@ -51,6 +63,10 @@ from ml_platform.constructs.preparation.feature_settings import FeatureSettings
 from ml_platform.constructs.core.json_asset import json_asset
 from ml_platform.constructs.lake.lake_locations import DAILY, LakeDataset
 from ml_platform.constructs.core.python_bundle import python_bundle
+from ml_platform.constructs.training.experiment_tracking import ExperimentTracking
+from ml_platform.constructs.training.feature_store import FeatureGroup
+from ml_platform.constructs.training import automl as automl_steps
+from ml_platform.constructs.training.automl import AutoMLSettings
 from ml_platform.constructs.training.image_repositories import ImageRepositories
 from ml_platform.constructs.training.ml_network import INetwork, subnet_ids
 from ml_platform.constructs.training.model_registry import ModelRegistry
@@ -85,6 +101,11 @@ REBALANCE_PACKAGES = ("imblearn", "sklearn_compat")
 PIPELINE_METRICS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 #: Default period of the ``metric_*`` methods.
 DEFAULT_METRIC_PERIOD = Duration.minutes(5)
+#: Where the Features step writes the run's feature records (``records.csv``) for the Ingest step.
+RECORDS_DIR = "/opt/ml/processing/records"
+#: How a failed Track step counts: ``best_effort`` (the step warns and succeeds, registration never
+#: waits for it) or ``required`` (the step fails on a tracking error and CheckMetric waits for it).
+TrackingMode = Literal["best_effort", "required"]
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 _COMPARISONS = {">=": "GreaterThanOrEqualTo", ">": "GreaterThan", "<=": "LessThanOrEqualTo", "<": "LessThan"}
 
@@ -234,6 +255,15 @@ class PipelineSettings(StrictSettings):
     :ivar metric: the registration condition. Default: ``metrics.auc.value >= 0.7``.
     :ivar tuning: tune instead of training once. Default: none.
     :ivar bias_check: a pre-training bias gate before training (:class:`BiasCheck`). Default: none.
+    :ivar tracking: with ``training.experiment_tracking``, how the Track step's failure counts:
+        ``best_effort`` (a tracking outage is printed and the execution goes on to registration) or
+        ``required`` (the execution fails and registers nothing when the run cannot be logged).
+        Default: ``best_effort``.
+    :ivar automl: SageMaker Autopilot searches the model instead of Train/Tune
+        (:class:`~ml_platform.constructs.training.automl.AutoMLSettings`, ``docs/automl.md``);
+        refused with ``image``, ``tuning`` or ``hyperparameters``; ``instance_type``,
+        ``instance_count``, ``volume_gb``, ``spot``, ``max_wait_minutes`` and ``input_mode`` do not
+        apply to it. Default: none.
     """
 
     model: Annotated[str, Field(min_length=1)]
@@ -254,6 +284,8 @@ class PipelineSettings(StrictSettings):
     metric: MetricCheck = MetricCheck()
     tuning: TuningSettings | None = None
     bias_check: BiasCheck | None = None
+    automl: AutoMLSettings | None = None
+    tracking: TrackingMode = "best_effort"
 
     @field_validator("algorithm", mode="before")
     @classmethod
@@ -268,6 +300,15 @@ class PipelineSettings(StrictSettings):
         if (self.features is None) == (self.input is None):
             raise ValueError("give exactly one of features (a training set built from lake datasets) and input "
                              "(ready CSV written from outside the platform)")
+        if self.automl is not None:
+            refused = [f"{key} ({reason})" for key, given, reason in (
+                ("image", self.image is not None, "Autopilot brings its own containers"),
+                ("tuning", self.tuning is not None, "Autopilot tunes its candidates itself"),
+                ("hyperparameters", bool(self.hyperparameters), "Autopilot chooses them"),
+            ) if given]
+            if refused:
+                raise ValueError(f"automl cannot be combined with {', '.join(refused)}; remove "
+                                 f"{'it' if len(refused) == 1 else 'them'} or automl")
         if (self.algorithm is None) == (self.image is None):
             raise ValueError("give exactly one of algorithm (built-in) and image (a platform repository)")
         if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
@@ -333,6 +374,12 @@ class TrainingPipeline(Construct):
     :param reads_feedback: the Features step also reads labeled feedback rows from :attr:`feedback`
         (give True when a :class:`~ml_platform.constructs.monitoring.feedback_loop.FeedbackLoop` writes them).
         Default: False (then :attr:`feedback` is None).
+    :param experiment_tracking: the MLflow tracking server each execution is logged to (the Track
+        step); the processing role is granted :meth:`ExperimentTracking.grant_log`. Default: none,
+        no Track step.
+    :param feature_group: the feature group this pipeline's feature records go to (the Ingest
+        step; needs ``settings.features``, from which the group's set is derived); the processing
+        role is granted :meth:`FeatureGroup.grant_write` on it. Default: none, no Ingest step.
 
     Hand-offs it exposes: :attr:`features_output` (the training sets it builds),
     :attr:`model_artifacts` (what it registers: whoever serves a version must read it, see
@@ -358,6 +405,8 @@ class TrainingPipeline(Construct):
         sources: Mapping[str, LakeDataset] | None = None,
         images: ImageRepositories | None = None,
         reads_feedback: bool = False,
+        experiment_tracking: ExperimentTracking | None = None,
+        feature_group: FeatureGroup | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         sources = dict(sources or {})
@@ -375,10 +424,14 @@ class TrainingPipeline(Construct):
             problems.append("reads_feedback needs declared categories on the encoded features "
                             f"{', '.join(settings.features.undeclared_categories())} (feedback rows keep the "
                             "codes they were served with)")
+        if feature_group is not None and settings.features is None:
+            problems.append(f"feature_group {feature_group.feature_group_name!r} needs features (the Features step "
+                            "writes the records it ingests)")
         if problems:
             raise ValueError(f"TrainingPipeline {self.node.path}: " + "; ".join(problems))
         stack = Stack.of(self)
         self.settings, self.lake, self.network = settings, lake, network
+        self.experiment_tracking, self.feature_group = experiment_tracking, feature_group
         model = settings.model
         artifacts = lake.bucket(Zone.ARTIFACTS)
         work = f"{model}/pipeline/"
@@ -409,8 +462,13 @@ class TrainingPipeline(Construct):
         lake.grant_read_write(training, Zone.ARTIFACTS, work)
         lake.grant_read_write(training, Zone.ARTIFACTS, f"{model}/checkpoints/")
         lake.grant_read(pipeline, Zone.ARTIFACTS, work)  # the service reads evaluation.json as this role
-        scripts = (*(["features"] if settings.features else []), "prepare", *(["bias"] if settings.bias_check else []),
-                   "evaluate", "baselines")
+        if feature_group is not None:
+            feature_group.grant_write(processing)  # Ingest (its records are run outputs under ``work``)
+        if experiment_tracking is not None:
+            experiment_tracking.grant_log(processing)  # Track
+        scripts = (*(["features"] if settings.features else []), *(["ingest"] if feature_group else []), "prepare",
+                   *(["bias"] if settings.bias_check else []), "evaluate", "baselines",
+                   *(["tracking"] if experiment_tracking else []))
         self.scripts = {name: s3_assets.Asset(self, f"{name.title()}Script", path=str(SCRIPTS / f"{name}.py"))
                         for name in scripts}
         #: The drift job's folder as one zip: the Baselines step runs its ``drift.py baseline``.
@@ -436,16 +494,19 @@ class TrainingPipeline(Construct):
             version = ALGORITHM_VERSIONS[settings.algorithm]
             self.image_uri = builtin_image(settings.algorithm, stack.region, version)
         self.processing_image = builtin_image("sklearn", stack.region, SKLEARN_VERSION)
+        if settings.automl is not None:
+            # The AutoML job, its model and the Predict transform run as the training role.
+            automl_steps.grant_automl(pipeline, training)
         self._roles = {"processing": processing.role_arn, "training": training.role_arn}
+        self.pipeline_name = f"{name_prefix}-{model}"
         self.definition = self._definition(registry.groups[model].model_package_group_name, settings)
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=f"{name_prefix}-{model}", role_arn=pipeline.role_arn,
-            pipeline_description=f"{'Build features, prepare' if settings.features else 'Prepare'}, train, evaluate "
-                                 f"and register {model}",
+            pipeline_description=f"{'Build features, prepare' if settings.features else 'Prepare'}, "
+                                 f"{'search with Autopilot' if settings.automl else 'train'}, evaluate and register {model}",
             pipeline_definition={"PipelineDefinitionBody": stack.to_json_string(self.definition)},
         )
         self.pipeline.node.add_dependency(pipeline, processing, training)
-        self.pipeline_name = f"{name_prefix}-{model}"
         #: The pipeline's ARN (SageMaker writes the name in lower case in it).
         self.pipeline_arn = sagemaker_pipeline_arn(self, self.pipeline_name)
 
@@ -499,15 +560,22 @@ class TrainingPipeline(Construct):
     # -- definition --------------------------------------------------------------------------------
 
     def _definition(self, group: str, settings: PipelineSettings) -> dict[str, Any]:
-        train = self._tune(settings) if settings.tuning else self._train(settings)
-        model_data = (
-            {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}models",
-                                                 {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"},
-                                                 "output/model.tar.gz"]}}
-            if settings.tuning else {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
-        )
+        model_data: dict[str, Any] | None
+        if settings.automl is not None:
+            search = self._automl(settings)
+            model_data = None
+            evaluate = self._evaluate_predictions(settings)
+        else:
+            search = [self._tune(settings) if settings.tuning else self._train(settings)]
+            model_data = (
+                {"Std:Join": {"On": "/", "Values": [f"{self.work_uri}models",
+                                                     {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"},
+                                                     "output/model.tar.gz"]}}
+                if settings.tuning else {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+            )
+            evaluate = self._evaluate(settings, model_data)
         if settings.bias_check is not None:
-            train["DependsOn"] = ["CheckBias"]
+            search[0]["DependsOn"] = ["CheckBias"]
         return {
             "Version": "2020-12-01",
             "Metadata": {},
@@ -519,14 +587,18 @@ class TrainingPipeline(Construct):
             ],
             "Steps": [
                 *([self._features(settings)] if settings.features is not None else []),
+                *([self._ingest(settings)] if self.feature_group is not None else []),
                 self._prepare(settings),
                 *(self._bias(settings) if settings.bias_check is not None else []),
-                train,
-                self._evaluate(settings, model_data),
+                *search,
+                evaluate,
                 self._baselines(settings),
+                *([self._track(settings)] if self.experiment_tracking is not None else []),
                 {
                     "Name": "CheckMetric",
                     "Type": "Condition",
+                    **({"DependsOn": ["Track"]} if self.experiment_tracking is not None
+                       and settings.tracking == "required" else {}),
                     "Arguments": {
                         "Conditions": [{
                             "Type": _COMPARISONS[settings.metric.comparison],
@@ -552,7 +624,7 @@ class TrainingPipeline(Construct):
                 "Subnets": subnet_ids(self.network)}
 
     def _processing(self, name: str, image: str, script: str, inputs: list[dict[str, Any]], outputs: list[str],
-                    settings: PipelineSettings, arguments: list[str] | None = None,
+                    settings: PipelineSettings, arguments: list[Any] | None = None,
                     output_uris: Mapping[str, Any] | None = None) -> dict[str, Any]:
         key = self.lake.encryption_key.key_arn
         asset = self.scripts[script]
@@ -572,10 +644,10 @@ class TrainingPipeline(Construct):
                 "AppSpecification": app,
                 "RoleArn": self._roles["processing"],
                 "ProcessingInputs": [code, *inputs],
-                "ProcessingOutputConfig": {"KmsKeyId": key, "Outputs": [
+                **({"ProcessingOutputConfig": {"KmsKeyId": key, "Outputs": [
                     {"OutputName": out, "AppManaged": False, "S3Output": {
                         "S3Uri": output_uris.get(out, self._output_uri(out)), "LocalPath": f"/opt/ml/processing/{out}",
-                        "S3UploadMode": "EndOfJob"}} for out in outputs]},
+                        "S3UploadMode": "EndOfJob"}} for out in outputs]}} if outputs else {}),
                 "NetworkConfig": {"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": True,
                                   "VpcConfig": self._network()},
                 "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_minutes * 60},
@@ -594,8 +666,49 @@ class TrainingPipeline(Construct):
         arguments = ["--spec", f"/opt/ml/processing/spec/{spec.s3_object_key}"]
         if self.feedback is not None:
             arguments += ["--feedback-uri", self.feedback.uri(self.lake)]
-        return self._processing("Features", self.processing_image, "features", inputs, ["features"], settings,
+        outputs = ["features"]
+        if self.feature_group is not None:
+            identifier = self.feature_group.settings.record_identifier
+            assert identifier is not None  # a resolved feature set has one
+            arguments += ["--records", RECORDS_DIR, "--record-identifier", identifier]
+            outputs.append("records")
+        return self._processing("Features", self.processing_image, "features", inputs, outputs, settings,
                                 arguments=arguments, output_uris={"features": output})
+
+    def _ingest(self, settings: PipelineSettings) -> dict[str, Any]:
+        """The run's feature records (the Features step's ``records`` output) into the feature group."""
+        assert self.feature_group is not None
+        inputs = [_input("records", _step_output("Features", "records"), RECORDS_DIR)]
+        arguments = ["--feature-group", self.feature_group.feature_group_name, "--records", f"{RECORDS_DIR}/records.csv"]
+        return self._processing("Ingest", self.processing_image, "ingest", inputs, [], settings, arguments=arguments)
+
+    def _track(self, settings: PipelineSettings) -> dict[str, Any]:
+        """One MLflow run per execution (named after it) in the model's experiment: the Evaluate
+        step's metrics, the training parameters, the pipeline as a tag."""
+        tracking = self.experiment_tracking
+        assert tracking is not None
+        inputs = [_input("evaluation", _step_output("Evaluate", "evaluation"), "/opt/ml/processing/evaluation")]
+        if settings.automl is not None:  # Autopilot chooses algorithms, hyperparameters and instances
+            params = {"automl_objective": settings.automl.objective,
+                      "automl_max_candidates": str(settings.automl.max_candidates),
+                      "automl_max_runtime_minutes": str(settings.automl.max_runtime_minutes)}
+        else:
+            params = {**{k: str(v) for k, v in sorted(settings.hyperparameters.items())},
+                      **({"algorithm": settings.algorithm} if settings.algorithm else {}),
+                      **({"image": f"{settings.image}:{settings.image_tag}"} if settings.image else {}),
+                      "instance_type": settings.instance_type, "instance_count": str(settings.instance_count),
+                      **({"tuning_max_jobs": str(settings.tuning.max_jobs)} if settings.tuning else {})}
+        arguments: list[Any] = ["--server-arn", tracking.server_arn, "--experiment", settings.model,
+                                "--run-name", {"Get": "Execution.PipelineExecutionId"},
+                                "--evaluation", "/opt/ml/processing/evaluation"]
+        for key, value in params.items():
+            arguments += ["--param", f"{key}={value}"]
+        arguments += ["--tag", f"pipeline={self.pipeline_name}"]
+        if settings.tracking == "best_effort":
+            arguments.append("--best-effort")
+        step = self._processing("Track", self.processing_image, "tracking", inputs, [], settings, arguments=arguments)
+        step["DependsOn"] = ["Evaluate"]
+        return step
 
     def _prepare(self, settings: PipelineSettings) -> dict[str, Any]:
         source = ({"Get": "Steps.Features.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"}
@@ -606,8 +719,12 @@ class TrainingPipeline(Construct):
         if rebalance is not None and self.libraries is not None:
             inputs.append(_input("libraries", self.libraries.s3_object_url, "/opt/ml/processing/libs"))
             arguments = ["--rebalance", json.dumps(rebalance, sort_keys=True), "--libs", "/opt/ml/processing/libs"]
-        return self._processing("Prepare", self.processing_image, "prepare", inputs,
-                                ["train", "validation", "test"], settings, arguments=arguments)
+        outputs = ["train", "validation", "test"]
+        if settings.automl is not None:
+            arguments = [*(arguments or []), "--automl", settings.label]
+            outputs += [automl_steps.TRAIN_OUTPUT, automl_steps.VALIDATION_OUTPUT]
+        return self._processing("Prepare", self.processing_image, "prepare", inputs, outputs, settings,
+                                arguments=arguments)
 
     def _evaluate(self, settings: PipelineSettings, model_data: dict[str, Any]) -> dict[str, Any]:
         """Score the model on the test split in the training image (it has the library that loads
@@ -618,6 +735,31 @@ class TrainingPipeline(Construct):
                    "/opt/ml/processing/test"),
         ]
         step = self._processing("Evaluate", self.image_uri, "evaluate", inputs, ["evaluation"], settings)
+        step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                                  "FilePath": "evaluation.json"}]
+        return step
+
+    def _automl(self, settings: PipelineSettings) -> list[dict[str, Any]]:
+        """AutoML (as the training role, output under ``models/automl``), AutoMLModel, Predict."""
+        assert settings.automl is not None
+        key = self.lake.encryption_key.key_arn
+        return [
+            automl_steps.automl_step(
+                settings.automl, label=settings.label, train_uri=_step_output("Prepare", automl_steps.TRAIN_OUTPUT),
+                validation_uri=_step_output("Prepare", automl_steps.VALIDATION_OUTPUT),
+                output_uri=f"{self.work_uri}models/{automl_steps.OUTPUT_FOLDER}", role_arn=self._roles["training"],
+                key_arn=key, network=self._network()),
+            automl_steps.model_step(role_arn=self._roles["training"], network=self._network()),
+            automl_steps.transform_step(settings.automl, test_uri=_step_output("Prepare", "test"),
+                                        output_uri=self._output_uri("predictions"), key_arn=key),
+        ]
+
+    def _evaluate_predictions(self, settings: PipelineSettings) -> dict[str, Any]:
+        """Score the Predict transform's output (label, predicted label, probability per line) in
+        the scikit-learn image: the same ``evaluation.json`` and model-quality files."""
+        inputs = [_input("predictions", automl_steps.predictions_uri(), "/opt/ml/processing/predictions")]
+        step = self._processing("Evaluate", self.processing_image, "evaluate", inputs, ["evaluation"], settings,
+                                arguments=["--predictions", "/opt/ml/processing/predictions"])
         step["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
                                   "FilePath": "evaluation.json"}]
         return step
@@ -728,7 +870,7 @@ class TrainingPipeline(Construct):
                                                 {"HyperParameterTuningJobName": tuning.warm_start_parent}]}
         return {"Name": "Tune", "Type": "Tuning", "Arguments": arguments}
 
-    def _register(self, group: str, model_data: dict[str, Any], settings: PipelineSettings) -> dict[str, Any]:
+    def _register(self, group: str, model_data: dict[str, Any] | None, settings: PipelineSettings) -> dict[str, Any]:
         """The model package, with the run's baselines: data quality (Baselines step) and model
         quality (Evaluate step) as ``ModelMetrics`` and ``DriftCheckBaselines``, and the bias
         report as ``ModelMetrics.Bias.PreTrainingReport`` with ``bias_check``."""
@@ -752,7 +894,8 @@ class TrainingPipeline(Construct):
                 "ModelPackageGroupName": group,
                 "ModelApprovalStatus": {"Get": "Parameters.ModelApprovalStatus"},
                 "InferenceSpecification": {
-                    "Containers": [{"Image": self.image_uri, "ModelDataUrl": model_data}],
+                    "Containers": (automl_steps.best_containers() if settings.automl is not None
+                                   else [{"Image": self.image_uri, "ModelDataUrl": model_data}]),
                     "SupportedContentTypes": ["text/csv"],
                     "SupportedResponseMIMETypes": ["text/csv"],
                     "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],

@@ -14,10 +14,20 @@ constraints on them (``binary_classification_constraints``: ``threshold`` and
 :data:`MODEL_QUALITY_TOLERANCE`), which the registered version carries::
 
     python3 evaluate.py [MODEL_TAR_GZ [TEST_CSV [OUTPUT_JSON]]]
+    python3 evaluate.py --predictions DIR [--output OUTPUT_JSON]
+
+``--predictions DIR`` (a pipeline with Autopilot, in the scikit-learn processing image, standard
+library only) scores a batch transform's output instead of loading a model: every ``*.out`` file
+under ``DIR``, each line ``label,predicted_label,probability`` (the test split's label joined to
+the answer of Autopilot's inference container), where ``probability`` is that of the predicted
+label (Autopilot's ensembling models); the positive class's score is ``probability`` when the
+predicted label is 1 and ``1 - probability`` when it is 0 (:func:`positive_scores`). The
+report and the model quality files are computed by the same code as for XGBoost (:func:`write_report`).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -28,6 +38,8 @@ from typing import Any
 MODEL = Path("/opt/ml/processing/model/model.tar.gz")
 TEST = Path("/opt/ml/processing/test/data.csv")
 OUTPUT = Path("/opt/ml/processing/evaluation/evaluation.json")
+#: The batch transform's output files (``<input file>.out``) under ``--predictions``.
+PREDICTIONS_SUFFIX = ".out"
 #: The file the SageMaker XGBoost container writes its booster to, inside ``model.tar.gz``.
 XGBOOST_MODEL = "xgboost-model"
 #: The file of SageMaker's MXNet-based built-in algorithms (linear-learner, k-means, ...).
@@ -101,6 +113,57 @@ def model_file(folder: Path) -> Path:
                      f"the Evaluate step scores XGBoost models only")
 
 
+def write_report(labels: list[float], scores: list[float], output: Path = OUTPUT) -> dict[str, Any]:
+    """Write and return the report of ``scores`` (the positive class's) against ``labels``, and
+    the model quality statistics and constraints in :data:`MODEL_QUALITY_DIR` next to it."""
+    result = report(auc(labels, scores))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result))
+    quality = output.parent / MODEL_QUALITY_DIR
+    quality.mkdir(exist_ok=True)
+    for name, document in zip(("statistics.json", "constraints.json"), model_quality(labels, scores)):
+        (quality / name).write_text(json.dumps(document, indent=2) + "\n")
+    return result
+
+
+def positive_scores(rows: list[list[str]], where: str = "predictions") -> tuple[list[float], list[float]]:
+    """The labels and the positive class's scores of ``label,predicted_label,probability`` rows.
+
+    :raises ValueError: naming the line, on a row of another width, a label or predicted label
+        other than 0 and 1, or a probability outside [0, 1].
+    """
+    labels: list[float] = []
+    scores: list[float] = []
+    for number, row in enumerate(rows, start=1):
+        if len(row) != 3:
+            raise ValueError(f"{where} line {number}: expected label,predicted_label,probability, got {row!r}")
+        try:
+            label, predicted, probability = (float(v.strip().strip('"')) for v in row)
+        except ValueError:
+            raise ValueError(f"{where} line {number}: label, predicted label and probability must be numbers, "
+                             f"got {row!r}") from None
+        if label not in (0.0, 1.0) or predicted not in (0.0, 1.0):
+            raise ValueError(f"{where} line {number}: binary classification needs labels 0 and 1, got {row!r}")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"{where} line {number}: probability {probability:g} is outside [0, 1]")
+        labels.append(label)
+        scores.append(probability if predicted == 1.0 else 1.0 - probability)
+    if not rows:
+        raise ValueError(f"{where}: no prediction lines")
+    return labels, scores
+
+
+def main_predictions(predictions: Path, output: Path = OUTPUT) -> dict[str, Any]:
+    """Score the batch transform's ``*.out`` files under ``predictions``; write and return the report."""
+    files = sorted(p for p in Path(predictions).rglob(f"*{PREDICTIONS_SUFFIX}") if p.is_file())
+    if not files:
+        held = sorted(p.name for p in Path(predictions).rglob("*") if p.is_file())
+        raise ValueError(f"no *{PREDICTIONS_SUFFIX} files under {predictions} (it holds {', '.join(held) or 'nothing'})")
+    rows = [row for path in files for row in csv.reader(path.open(newline="")) if row]
+    labels, scores = positive_scores(rows, where=", ".join(p.name for p in files))
+    return write_report(labels, scores, output)
+
+
 def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> dict[str, Any]:
     """Extract ``model`` next to it, score the rows of ``test`` (label first), write and return the
     report (and the model quality files in :data:`MODEL_QUALITY_DIR` next to it)."""
@@ -117,15 +180,27 @@ def main(model: Path = MODEL, test: Path = TEST, output: Path = OUTPUT) -> dict[
     rows = [[float(v) for v in row] for row in csv.reader(test.open()) if row]
     labels, features = [r[0] for r in rows], [r[1:] for r in rows]
     scores = booster.predict(xgboost.DMatrix(features)).tolist()
-    result = report(auc(labels, scores))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result))
-    quality = output.parent / MODEL_QUALITY_DIR
-    quality.mkdir(exist_ok=True)
-    for name, document in zip(("statistics.json", "constraints.json"), model_quality(labels, scores)):
-        (quality / name).write_text(json.dumps(document, indent=2) + "\n")
-    return result
+    return write_report(labels, scores, output)
+
+
+def cli(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description="Score the test split: an XGBoost model, or batch transform output.")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="MODEL_TAR_GZ [TEST_CSV [OUTPUT_JSON]] (XGBoost)")
+    parser.add_argument("--predictions", type=Path, help="a folder of label,predicted_label,probability *.out files")
+    parser.add_argument("--output", type=Path, help=f"the report (default {OUTPUT})")
+    args = parser.parse_args(argv)
+    if len(args.paths) > 3:
+        parser.error("give at most MODEL_TAR_GZ TEST_CSV OUTPUT_JSON")
+    if args.predictions is not None:
+        if args.paths:
+            parser.error("--predictions scores a transform's output: give no model or test path")
+        return main_predictions(args.predictions, args.output or OUTPUT)
+    if args.output is not None and len(args.paths) == 3:
+        parser.error("give the output once (third path or --output)")
+    paths = [*args.paths, *([] if args.output is None else [MODEL, TEST][len(args.paths):] + [args.output])]
+    return main(*paths)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main(*(Path(a) for a in sys.argv[1:4]))
+    cli(sys.argv[1:])

@@ -6,7 +6,8 @@ and 3. Usage::
 
     python3 features.py --spec /opt/ml/processing/spec/features.json \\
         [--input /opt/ml/processing/input] [--feedback /opt/ml/processing/feedback] \\
-        [--output /opt/ml/processing/features] [--as-of YYYY-MM-DD]
+        [--output /opt/ml/processing/features] [--as-of YYYY-MM-DD] \\
+        [--records /opt/ml/processing/records [--record-identifier COLUMN]]
 
 * Source ``name`` of the spec is read from ``<input>/<name>/``: every ``*.parquet`` below it in
   Hive layout (``year=YYYY/month=MM/day=DD/``; folders and files starting with ``.`` or ``_``,
@@ -26,6 +27,13 @@ and 3. Usage::
   built-in algorithms), then the feedback rows of the window appended as they are.
   ``<output>/schema.json``: the columns, encodings and imputed values, to encode served requests
   the same way. The same inputs give byte-identical files.
+* With ``--records DIR``: ``DIR/records.csv``, the feature records of the run for a feature group
+  (``ingest.py``): a header (the record identifier, the label, the features), then one row per
+  labeled row of the sources (one per key with ``join_on``), its values imputed but not encoded
+  (a category as its text; outside declared categories it is empty, as the model sees it). The
+  record identifier is ``--record-identifier`` (default ``join_on``), a column of the joined
+  table; rows without one are left out and a repeated one keeps its last (newest) row. Feedback
+  rows have no key and are not records.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ SPEC = Path("/opt/ml/processing/spec/features.json")
 INPUT = Path("/opt/ml/processing/input")
 FEEDBACK = Path("/opt/ml/processing/feedback")
 OUTPUT = Path("/opt/ml/processing/features")
+#: The file of feature records ``--records`` names the folder of.
+RECORDS_FILE = "records.csv"
 
 AGGREGATES = ("count", "last", "max", "mean", "min", "sum")
 IMPUTES = ("constant", "mean", "median", "mode", "none")
@@ -483,6 +493,8 @@ class Encoded:
     columns: list[list[str]]  # one list of CSV fields per output column
     categories: list[str] | None = None
     imputed: Any = None
+    #: One CSV field per row: the imputed value before encoding (a category's text), "" if missing.
+    values: list[str] = field(default_factory=list)
 
 
 def _mode(values: list[Any]) -> Any:
@@ -521,8 +533,8 @@ def encode_feature(feature: Feature, series: pd.Series) -> Encoded:
         if not numeric:
             raise ValueError(f"feature {name!r} holds text (values like {_examples(present[:20])}): "
                              "set encode (ordinal or one_hot)")
-        return Encoded([name], [[number_text(v) if not _missing(v) else "" for v in filled]],
-                       imputed=fill if fill is None else float(fill))
+        numbers = [number_text(v) if not _missing(v) else "" for v in filled]
+        return Encoded([name], [numbers], imputed=fill if fill is None else float(fill), values=numbers)
     texts = [None if _missing(v) else _text(v) for v in filled]
     fill_text = None if fill is None else _text(fill)
     if feature.categories is not None:
@@ -540,10 +552,11 @@ def encode_feature(feature: Feature, series: pd.Series) -> Encoded:
 def _coded(feature: Feature, name: str, texts: list[str | None], categories: list[str], fill_text: Any) -> Encoded:
     """``texts`` as ordinal codes or one-hot columns of ``categories`` (missing stays empty)."""
     code = {c: i for i, c in enumerate(categories)}
+    values = ["" if t is None else t for t in texts]
     if feature.encode == "ordinal":
-        return Encoded([name], [["" if t is None else str(code[t]) for t in texts]], categories, fill_text)
+        return Encoded([name], [["" if t is None else str(code[t]) for t in texts]], categories, fill_text, values)
     columns = [["" if t is None else "1" if t == c else "0" for t in texts] for c in categories]
-    return Encoded([f"{name}={c}" for c in categories], columns, categories, fill_text)
+    return Encoded([f"{name}={c}" for c in categories], columns, categories, fill_text, values)
 
 
 # -- feedback ---------------------------------------------------------------------------------------
@@ -585,10 +598,14 @@ def read_feedback(feedback_dir: Path, window: Window, width: int) -> tuple[list[
 class Result:
     rows: list[list[str]]
     schema: dict[str, Any]
+    #: ``records.csv``, header first (only when :func:`build` was given a record identifier).
+    records: list[list[str]] | None = None
 
 
-def build(spec: FeatureSpec, input_dir: Path, feedback_dir: Path, as_of: date) -> Result:
-    """The training set of ``spec`` as of ``as_of`` (see the module)."""
+def build(spec: FeatureSpec, input_dir: Path, feedback_dir: Path, as_of: date,
+          record_identifier: str | None = None) -> Result:
+    """The training set of ``spec`` as of ``as_of`` (see the module), and with
+    ``record_identifier`` its feature records (:func:`feature_records`)."""
     window = Window(as_of, spec.window_days)
     frames = {s.name: read_source(input_dir, s, window) for s in spec.sources}
     read = {name: len(frame) for name, frame in frames.items()}
@@ -604,8 +621,10 @@ def build(spec: FeatureSpec, input_dir: Path, feedback_dir: Path, as_of: date) -
     columns: list[list[str]] = []
     encodings: dict[str, list[str]] = {}
     imputed: dict[str, Any] = {}
+    values: list[list[str]] = []
     for feature in spec.features:
         encoded = encode_feature(feature, table[feature.column])
+        values.append(encoded.values)
         names += encoded.names
         columns += encoded.columns
         if encoded.categories is not None:
@@ -629,14 +648,46 @@ def build(spec: FeatureSpec, input_dir: Path, feedback_dir: Path, as_of: date) -
         "sources": read,
         "feedback_rows": len(feedback),
     }
-    return Result(rows, schema)
+    records = None
+    if record_identifier is not None:
+        labeled = [str(labels[i]) for i in keep]
+        records = feature_records(spec, table, record_identifier, labeled, values)
+    return Result(rows, schema, records)
 
 
-def write(result: Result, output_dir: Path) -> None:
+def feature_records(spec: FeatureSpec, table: pd.DataFrame, record_identifier: str, labels: list[str],
+                    values: list[list[str]]) -> list[list[str]]:
+    """``records.csv`` of the labeled rows of ``table``: header (identifier, label, features other
+    than the identifier), then a row per identifier (the last row of a repeated one; rows without
+    one left out). ``values`` holds each feature's imputed, unencoded fields.
+
+    :raises ValueError: if ``record_identifier`` is not a column of the joined table.
+    """
+    if record_identifier not in table.columns:
+        known = [c for c in table.columns if c != _DATE]
+        raise ValueError(f"record identifier {record_identifier!r} is not a column of the joined sources "
+                         f"({', '.join(map(str, known))})")
+    identifiers = [None if _missing(v) else _text(v) for v in normalize(_series(table[record_identifier])).tolist()]
+    features = [(f.column, column) for f, column in zip(spec.features, values) if f.column != record_identifier]
+    header = [record_identifier, spec.label, *(name for name, _ in features)]
+    by_key: dict[str, list[str]] = {}
+    for index, identifier in enumerate(identifiers):
+        if identifier is not None and identifier.strip():
+            by_key.pop(identifier, None)  # a repeated identifier keeps its last row, in its place
+            by_key[identifier] = [identifier, labels[index], *(column[index] for _, column in features)]
+    return [header, *by_key.values()]
+
+
+def write(result: Result, output_dir: Path, records_dir: Path | None = None) -> None:
+    """``data.csv`` and ``schema.json`` to ``output_dir``; ``records.csv`` to ``records_dir`` if given."""
     output_dir.mkdir(parents=True, exist_ok=True)
     with (output_dir / "data.csv").open("w", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(result.rows)
     (output_dir / "schema.json").write_text(json.dumps(result.schema, indent=2) + "\n")
+    if records_dir is not None and result.records is not None:
+        records_dir.mkdir(parents=True, exist_ok=True)
+        with (records_dir / RECORDS_FILE).open("w", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(result.records)
 
 
 def summary(schema: dict[str, Any]) -> str:
@@ -688,6 +739,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="s3://bucket/prefix of the feedback rows, downloaded into --feedback first")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--as-of", type=_day, default=None, help="YYYY-MM-DD, default today (UTC)")
+    parser.add_argument("--records", type=Path, default=None,
+                        help="also write the run's feature records to DIR/records.csv (a feature group's input)")
+    parser.add_argument("--record-identifier", default=None, help="with --records: the identifier column, "
+                        "default the spec's join_on")
     return parser.parse_args(argv)
 
 
@@ -696,8 +751,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     as_of = args.as_of or datetime.now(timezone.utc).date()
     if args.feedback_uri:
         download_feedback(args.feedback_uri, args.feedback)
-    result = build(FeatureSpec.load(args.spec), args.input, args.feedback, as_of)
-    write(result, args.output)
+    spec = FeatureSpec.load(args.spec)
+    identifier = args.record_identifier or spec.join_on
+    if args.records is not None and identifier is None:
+        raise SystemExit("--records needs --record-identifier: the spec has no join_on")
+    result = build(spec, args.input, args.feedback, as_of, identifier if args.records is not None else None)
+    write(result, args.output, args.records)
     print(summary(result.schema))
     return result.schema
 

@@ -5,8 +5,17 @@ are ignored), shuffles with a fixed seed, cuts 70/15/15 and writes ``data.csv`` 
 ``<output>/{train,validation,test}``. Standard library only, unless rebalancing is asked for::
 
     python3 prepare.py [INPUT [OUTPUT]] [--input DIR] [--output DIR] [--rebalance JSON] [--libs DIR]
+                       [--automl LABEL]
 
 (defaults /opt/ml/processing/input and /opt/ml/processing; the positional form is the old one).
+
+``--automl LABEL`` (a pipeline with Autopilot) also writes the train and validation splits, as
+written above (rebalanced train rows included), with a header row to
+``<output>/automl-train/data.csv`` and ``<output>/automl-validation/data.csv``: Autopilot reads
+CSV with a header and finds its target by name. The header is ``LABEL`` and the feature names of
+the feature step's ``schema.json`` (in the input), or ``_c0``, ``_c1``, ... without one (the
+names Model Monitor gives headerless columns). The three headerless splits are unchanged (Bias,
+Baselines, Evaluate and the Predict transform read them).
 
 ``--rebalance '{"method": "smote", "sampling_strategy": 0.5, "k_neighbors": 5}'`` oversamples the
 minority class of the TRAIN split only, after the split, with imbalanced-learn's SMOTE
@@ -49,6 +58,8 @@ SEED = 42
 #: imblearn's names of sampling strategies (a float is a minority/majority ratio).
 STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 REBALANCE_DEFAULTS = {"sampling_strategy": "auto", "k_neighbors": 5, "random_state": SEED}
+#: With ``--automl``: the splits copied with a header for Autopilot, and the folder of each copy.
+AUTOML_SPLITS = {"train": "automl-train", "validation": "automl-validation"}
 
 
 def split(rows: list[list[str]], seed: int = SEED) -> dict[str, list[list[str]]]:
@@ -190,6 +201,25 @@ def rebalance(train: list[list[str]], options: dict[str, Any], smote: Any, names
     return rows, len(synthetic)
 
 
+# -- Autopilot copies -------------------------------------------------------------------------------
+
+def automl_header(label: str, width: int, names: list[str] | None = None) -> list[str]:
+    """The header of label-first rows ``width`` fields wide: ``label``, then ``names`` (the
+    schema's feature columns) or ``_c0``, ``_c1``, ...
+
+    :raises ValueError: when ``names`` does not fit the rows, or a name repeats.
+    """
+    features = list(names) if names else [f"_c{i}" for i in range(width - 1)]
+    if len(features) != width - 1:
+        raise ValueError(f"--automl: schema.json names {len(features)} feature columns, the rows have {width - 1}")
+    header = [label, *features]
+    repeated = sorted({n for n in header if header.count(n) > 1})
+    if repeated:
+        raise ValueError(f"--automl: column name(s) {', '.join(repeated)} repeat in the header {header} "
+                         "(the label must not be a feature's name)")
+    return header
+
+
 # -- the step ---------------------------------------------------------------------------------------
 
 def _read(path: Path) -> list[list[str]]:
@@ -197,11 +227,22 @@ def _read(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
+def _write(path: Path, rows: list[list[str]], header: list[str] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        if header is not None:
+            writer.writerow(header)
+        writer.writerows(rows)
+
+
 def main(input_dir: Path = INPUT, output_dir: Path = OUTPUT, rebalance_options: str | Mapping[str, Any] | None = None,
-         libs: Path | None = LIBS) -> dict[str, int]:
+         libs: Path | None = LIBS, automl_label: str | None = None) -> dict[str, int]:
     """Split, optionally rebalance the train split, write; return the row count of each part.
 
     :param libs: where the imblearn zips are; None imports imblearn as installed.
+    :param automl_label: also write header copies of train and validation (:data:`AUTOML_SPLITS`)
+        with this name for the label column.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     options = parse_rebalance(rebalance_options)
@@ -210,10 +251,12 @@ def main(input_dir: Path = INPUT, output_dir: Path = OUTPUT, rebalance_options: 
     synthetic = 0
     if options is not None:
         parts["train"], synthetic = rebalance(parts["train"], options, load_smote(libs), _feature_names(input_dir))
+    header = automl_header(automl_label, len(rows[0]), _feature_names(input_dir)) if automl_label is not None else None
     for name, part in parts.items():
-        (output_dir / name).mkdir(parents=True, exist_ok=True)
-        with (output_dir / name / "data.csv").open("w", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(part)
+        _write(output_dir / name / "data.csv", part)
+    if header is not None:
+        for name, folder in AUTOML_SPLITS.items():
+            _write(output_dir / folder / "data.csv", parts[name], header)
     counts = {name: len(part) for name, part in parts.items()}
     print(f"prepare: rows={len(rows)}, train={counts['train']} (synthetic={synthetic}), "
           f"validation={counts['validation']}, test={counts['test']}")
@@ -228,12 +271,15 @@ def cli(argv: list[str] | None = None) -> dict[str, int]:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--rebalance", help='JSON, e.g. {"method": "smote", "sampling_strategy": 0.5}')
     parser.add_argument("--libs", type=Path, default=LIBS, help="folder of zips with imblearn and sklearn_compat")
+    parser.add_argument("--automl", metavar="LABEL", help="also write header copies of train and validation "
+                        "for Autopilot, naming the label column LABEL")
     args = parser.parse_args(argv)
     for flag, positional in (("input", args.input_dir), ("output", args.output_dir)):
         if getattr(args, flag) is not None and positional is not None:
             parser.error(f"give the {flag} folder once (positional or --{flag})")
+    extra = {"automl_label": args.automl} if args.automl is not None else {}
     return main(args.input or args.input_dir or INPUT, args.output or args.output_dir or OUTPUT,
-                args.rebalance, args.libs)
+                args.rebalance, args.libs, **extra)
 
 
 if __name__ == "__main__":
