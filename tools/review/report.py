@@ -19,13 +19,13 @@ from tools.review.report_network import public_items, render_network
 from tools.review.report_refs import Model
 
 #: Lifecycle stages in report order.
-STAGES = ("lake", "catalog/preparation", "training", "serving", "monitoring", "labeling", "network",
-          "alerting", "other")
+STAGES = ("lake", "catalog/preparation", "training", "serving", "monitoring", "labeling", "workbench",
+          "governance", "network", "alerting", "other")
 #: Stage of a stack, by the words in its short name (first match wins).
 STACK_STAGES = (("lake", "lake"), ("catalog", "catalog/preparation"), ("prep", "catalog/preparation"),
                 ("quality", "catalog/preparation"),
                 ("train", "training"), ("serv", "serving"), ("monitor", "monitoring"), ("label", "labeling"),
-                ("network", "network"), ("alert", "alerting"))
+                ("workbench", "workbench"), ("govern", "governance"), ("network", "network"), ("alert", "alerting"))
 #: Stage of a resource type regardless of its stack (exact type, or type prefix ending in ``::``).
 TYPE_STAGES = {
     "AWS::S3::": "lake", "AWS::Glue::": "catalog/preparation", "AWS::DataBrew::": "catalog/preparation",
