@@ -277,3 +277,13 @@ def test_weekly_minimum(schedule, expected):
                {"Schedule": "cron(0 19 ? * MON-FRI *)", "ScalableTargetAction": {"MinCapacity": 1}}]
     result = weekly_minimum(actions)
     assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_an_mlflow_tracking_server_bills_by_the_hour_and_is_flagged_without_a_price():
+    server = {"Type": "AWS::SageMaker::MlflowTrackingServer", "Properties": {"TrackingServerSize": "Medium"}}
+    templates = {"p-t-Training": {"Resources": {"ServerAAAA0001": server}}}
+    [line] = lines_of(idle_cost("t", templates, REGION), "AWS::SageMaker::MlflowTrackingServer")
+    assert (line.count, line.missing, line.unit) == (1, True, "tracking server-hour")
+    assert "Medium" in line.what
+    text = render_cost("t", templates, REGION)
+    assert "**Incomplete:**" in text and "Unclassified" not in text

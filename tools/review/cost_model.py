@@ -242,6 +242,21 @@ def _counted(what: str, price_name: str, resource_type: str,
     return build
 
 
+def _tracking_servers(found: list[Resource], prices: PriceTable) -> list[CostLine]:
+    """MLflow tracking servers bill every hour they run, at a rate set by their size: one line per
+    size, priced where the table has ``mlflow_tracking_server_<size>``, flagged otherwise."""
+    resource_type = "AWS::SageMaker::MlflowTrackingServer"
+    by_size: dict[str, list[Resource]] = {}
+    for r in found:
+        by_size.setdefault(str(r.properties.get("TrackingServerSize", "Small")), []).append(r)
+    return [make_line(prices.get(f"mlflow_tracking_server_{size.lower()}"),
+                      what=f"SageMaker MLflow tracking servers, size {size}", resource_type=resource_type,
+                      count=len(servers), keys=_keys(resource_type, servers), resources=[r.label for r in servers],
+                      unit="tracking server-hour",
+                      note="runs until stopped (aws sagemaker stop-mlflow-tracking-server); see SageMaker pricing, MLflow")
+            for size, servers in sorted(by_size.items())]
+
+
 def stack_prefix(env: str, templates: dict[str, dict[str, Any]], stack: str) -> str:
     for name in templates:
         if stack_label(env, name) == stack:
@@ -260,6 +275,7 @@ def _lines_by_type(env: str, templates: dict[str, dict[str, Any]], resources: li
         "AWS::EC2::VPCEndpoint": _interface_endpoints,
         "AWS::KMS::Key": _kms_keys,
         "AWS::SecretsManager::Secret": _secrets,
+        "AWS::SageMaker::MlflowTrackingServer": _tracking_servers,
         "AWS::EC2::NatGateway": _counted("NAT gateways", "nat_gateway", "AWS::EC2::NatGateway", "NAT gateway-hour"),
         "AWS::EC2::EIP": _counted("Elastic IP addresses (public IPv4)", "public_ipv4", "AWS::EC2::EIP",
                                   "public IPv4 address-hour"),
