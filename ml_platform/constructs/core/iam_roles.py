@@ -12,6 +12,7 @@ tokens estimated as :mod:`~ml_platform.constructs.core.iam_limits` does) goes to
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import FeatureFlags, Stack
@@ -28,6 +29,9 @@ from ml_platform.constructs.core.iam_limits import (
 )
 from ml_platform.constructs.core.validation import check_problems
 
+#: Characters free in an empty managed policy for statements (the first statement has no comma).
+_START_CHARS = MANAGED_POLICY_MAX_CHARS - EMPTY_DOCUMENT_CHARS + 1
+
 
 class ManagedPolicyRole(iam.Role):
     """An ``iam.Role`` (same keyword arguments) whose statements go to :attr:`policies`.
@@ -43,9 +47,11 @@ class ManagedPolicyRole(iam.Role):
     def __init__(self, scope: Construct, construct_id: str, **role_props: Any) -> None:
         super().__init__(scope, construct_id, **role_props)
         self._policies: list[iam.ManagedPolicy] = []
-        # the last policy: its statements, by what they merge on, and their characters still free
+        # the last policy: its statements and their estimates (bounds until precise), the
+        # estimates by what they merge on, and the policy's characters still free
         self._merged: dict[str, set[str]] = {}
         self._statements: list[iam.PolicyStatement] = []
+        self._estimates: list[dict[str, Any]] = []
         self._precise = False
         self._free_chars = 0
         self._minimize_flag: bool | None = None
@@ -92,37 +98,77 @@ class ManagedPolicyRole(iam.Role):
             self._add_policy()
         self._free_chars -= self._cost(estimate, record=True)
         self._statements.append(statement)
+        self._estimates.append(estimate)
         policy = self._policies[-1]
         policy.add_statements(statement)
         return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=policy)
 
+    def try_grow(self, statement: iam.PolicyStatement, conditions: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Give ``statement`` (added to this role) ``conditions`` if its policy still fits; else leave it.
+
+        Each operator of ``conditions`` is added as ``PolicyStatement.add_condition`` adds it (its
+        keys replace the statement's values of the same operator and key). Only a statement of the
+        role's last policy can grow: the policy is measured again with the grown statement, as
+        :meth:`add_to_principal_policy` measures (bounds, then estimates), and refused past
+        :data:`MANAGED_POLICY_MAX_CHARS`. A statement of an earlier policy, or one aws-cdk-lib has
+        frozen (rendered), is refused.
+
+        :returns: whether ``statement`` grew; if not, add a new statement instead.
+        """
+        index = next((i for i, s in enumerate(self._statements) if _same(s, statement)), None)
+        if index is None or statement.frozen:
+            return False
+        grown = statement.copy()
+        for operator, value in conditions.items():
+            grown.add_condition(operator, value)
+        measure = estimated_statement if self._precise else bounding_statement
+        estimates = [*self._estimates[:index], measure(self._stack, grown), *self._estimates[index + 1:]]
+        if self._measure(estimates)[0] < 0 and not self._precise:
+            self._measure_precisely()
+            estimates = [*self._estimates[:index], estimated_statement(self._stack, grown),
+                         *self._estimates[index + 1:]]
+        free, merged = self._measure(estimates)
+        if free < 0:
+            return False
+        for operator, value in conditions.items():
+            statement.add_condition(operator, value)
+        self._estimates, self._free_chars, self._merged = estimates, free, merged
+        return True
+
     def _measure_precisely(self) -> None:
         """Measure the last policy again from its statements' estimates instead of their bounds."""
-        statements = self._statements
-        self._start_measuring()
         self._precise = True
-        for statement in statements:
-            self._free_chars -= self._cost(estimated_statement(self._stack, statement), record=True)
-        self._statements = statements
+        self._estimates = [estimated_statement(self._stack, s) for s in self._statements]
+        self._free_chars, self._merged = self._measure(self._estimates)
+
+    def _measure(self, estimates: list[dict[str, Any]]) -> tuple[int, dict[str, set[str]]]:
+        """The characters still free in a policy of ``estimates``, and them by what they merge on."""
+        free, merged = _START_CHARS, dict[str, set[str]]()
+        for estimate in estimates:
+            free -= self._cost(estimate, merged, record=True)
+        return free, merged
 
     def _start_measuring(self) -> None:
         self._merged = {}
         self._statements = []
+        self._estimates = []
         self._precise = False
-        self._free_chars = MANAGED_POLICY_MAX_CHARS - EMPTY_DOCUMENT_CHARS + 1  # the first statement has no comma
+        self._free_chars = _START_CHARS
 
-    def _cost(self, estimate: dict[str, Any], *, record: bool = False) -> int:
-        """Characters ``estimate`` adds to the last policy: none for a duplicate, only its new
-        resources where aws-cdk-lib merges it into a statement that differs only in them
-        (``@aws-cdk/aws-iam:minimizePolicies``), else itself and a comma."""
+    def _cost(self, estimate: dict[str, Any], merged: dict[str, set[str]] | None = None, *,
+              record: bool = False) -> int:
+        """Characters ``estimate`` adds to the last policy (or one of ``merged``): none for a
+        duplicate, only its new resources where aws-cdk-lib merges it into a statement that differs
+        only in them (``@aws-cdk/aws-iam:minimizePolicies``), else itself and a comma."""
+        merged = self._merged if merged is None else merged
         resources = estimate.get("Resource")
         merges = self._minimize and resources is not None
         key = json.dumps({k: v for k, v in estimate.items() if k != "Resource" or not merges}, sort_keys=True)
         listed = {json.dumps(r, sort_keys=True) for r in _as_list(resources)} if merges else set()
-        known = self._merged.get(key)
+        known = merged.get(key)
         if known is None:
             if record:
-                self._merged[key] = listed
+                merged[key] = listed
             return document_chars(estimate) + 1
         new = listed - known
         brackets = 2 if new and len(known) == 1 else 0  # "Resource":"a" becomes "Resource":["a","b"]
@@ -177,6 +223,12 @@ class _PolicyFirst(Dependable):
         # Read when dependencies resolve, after every statement was added. Without a policy there
         # is nothing to wait for beyond the role, which users reference by ARN anyway.
         return list(self._role._policies)
+
+
+def _same(a: iam.PolicyStatement, b: iam.PolicyStatement) -> bool:
+    """Whether ``a`` and ``b`` are one statement (jsii may hand back a new proxy of the same object)."""
+    ref = getattr(getattr(a, "__jsii_ref__", None), "ref", None)
+    return a is b or ref is not None and ref == getattr(getattr(b, "__jsii_ref__", None), "ref", None)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -2,6 +2,14 @@
 
 Shared by :class:`~ml_platform.constructs.lake.data_lake.DataLake` and every construct whose role
 reads or writes a prefix of the lake (crawlers, jobs, workgroups).
+
+Listing a bucket is granted by one ``s3:ListBucket`` statement per role and bucket whose
+``StringLike`` ``s3:prefix`` list (sorted, each prefix once) grows with each prefix granted: IAM
+matches any value of the list, so it allows what one statement per prefix allowed, in far fewer
+characters. A :class:`~ml_platform.constructs.core.iam_roles.ManagedPolicyRole` grows the statement
+only while its managed policy fits (:meth:`~ml_platform.constructs.core.iam_roles.ManagedPolicyRole.try_grow`),
+else a new statement in its current policy takes over; other principals get one statement per
+prefix, as aws-cdk-lib's grants do.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from ml_platform.constructs.core.compliance import acknowledge_wildcard_resource
+from ml_platform.constructs.core.iam_roles import ManagedPolicyRole
 
 _PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()=-]+/)*$")
 
@@ -53,20 +62,12 @@ def grant_read_prefix(
         actions=["s3:GetObject", "s3:GetObjectVersion"],
         resource_arns=[_objects(grantee, bucket, prefix)],
     )
-    listing = iam.Grant.add_to_principal(
-        grantee=grantee,
-        actions=["s3:ListBucket"],
-        resource_arns=[bucket.bucket_arn],
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
-    )
+    listing = _grant_listing(grantee, bucket, prefix)
     location = iam.Grant.add_to_principal(
         grantee=grantee, actions=["s3:GetBucketLocation"], resource_arns=[bucket.bucket_arn]
     )
-    return (
-        objects.combine(listing)
-        .combine(location)
-        .combine(grant_key_via_s3(grantee, key, ["kms:Decrypt"]))
-    )
+    grant = objects if listing is None else objects.combine(listing)
+    return grant.combine(location).combine(grant_key_via_s3(grantee, key, ["kms:Decrypt"]))
 
 
 def grant_write_prefix(
@@ -87,6 +88,53 @@ def grant_write_prefix(
     )
     # Multipart uploads with SSE-KMS decrypt the data key of earlier parts.
     return objects.combine(grant_key_via_s3(grantee, key, ["kms:GenerateDataKey", "kms:Decrypt"]))
+
+
+class _Listing:
+    """The ``s3:ListBucket`` statement of one role and bucket that later prefixes extend."""
+
+    def __init__(self, statement: iam.PolicyStatement, pattern: str) -> None:
+        self.statement = statement
+        self.patterns = [pattern]
+
+
+#: Attribute of a ManagedPolicyRole holding its listing statements, by bucket ARN (token).
+_LISTINGS = "_s3_listing_statements"
+
+
+def _grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str) -> iam.Grant | None:
+    """List ``bucket`` under ``prefix``: a new statement, or ``None`` where the principal's listing
+    statement of ``bucket`` grew to (or already) include ``prefix``."""
+    principal = grantee.grant_principal
+    # the whole bucket (no condition) and prefixes known only at deploy time stay statements of their own
+    if not prefix or Token.is_unresolved(prefix) or not isinstance(principal, ManagedPolicyRole):
+        return _listing_statement(grantee, bucket, prefix)
+    pattern = f"{prefix}*"
+    listings: dict[str, _Listing] | None = getattr(principal, _LISTINGS, None)
+    if listings is None:
+        listings = {}
+        setattr(principal, _LISTINGS, listings)
+    listing = listings.get(bucket.bucket_arn)
+    if listing is not None:
+        if pattern in listing.patterns:
+            return None
+        patterns = sorted({*listing.patterns, pattern})
+        if principal.try_grow(listing.statement, {"StringLike": {"s3:prefix": patterns}}):
+            listing.patterns = patterns
+            return None
+    grant = _listing_statement(grantee, bucket, prefix)
+    [statement] = grant.principal_statements  # a ManagedPolicyRole adds every statement
+    listings[bucket.bucket_arn] = _Listing(statement, pattern)
+    return grant
+
+
+def _listing_statement(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str) -> iam.Grant:
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["s3:ListBucket"],
+        resource_arns=[bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
+    )
 
 
 def _objects(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str) -> str:
