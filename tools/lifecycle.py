@@ -3,7 +3,9 @@
     python tools/lifecycle.py [--workdir DIR]        (make lifecycle)
 
 On a generated dataset (fixed seed, a planted signal, ~8% positives) it runs, in order: landing of
-raw CSV, the raw-to-Parquet Glue job's logic on local Spark, the feature step, the Prepare step
+raw CSV, the raw-to-Parquet Glue job's logic on local Spark, the feature step, the Ingest step
+(when dev feeds a feature group: every ``PutRecord`` checked against botocore's model, the group's
+definitions read from the synthesized template), the Prepare step
 (SMOTE from a zip of the installed imblearn), training with xgboost 1.7 the way the built-in
 container reads and saves, the Evaluate step and the pipeline's CheckMetric condition, serving
 from the model artifact with Model Monitor capture records, the ground truth merge Lambda, the
@@ -644,6 +646,83 @@ def features_step(s3: Any, platform: Platform, pipeline: Any, work: Path, run_id
         return {"schema": schema, "uri": uris["features"], "rows": rows}
 
 
+class FeatureStoreRuntime:
+    """The Feature Store runtime client the Ingest step calls: each ``PutRecord`` request is checked
+    against botocore's service model (an invalid request fails the stage), then kept."""
+
+    def __init__(self) -> None:
+        import botocore.session
+        from botocore.validate import ParamValidator
+
+        model = botocore.session.get_session().get_service_model("sagemaker-featurestore-runtime")
+        self._shape = model.operation_model("PutRecord").input_shape
+        self._validator = ParamValidator()
+        self.requests: list[dict[str, Any]] = []
+
+    def put_record(self, **request: Any) -> dict[str, Any]:
+        report = self._validator.validate(request, self._shape)
+        if report.has_errors():
+            raise ValueError(f"PutRecord request AWS would refuse: {report.generate_report()}")
+        self.requests.append(request)
+        return {}
+
+
+class FeatureGroupCatalog:
+    """``DescribeFeatureGroup`` answered from the synthesized template's ``AWS::SageMaker::FeatureGroup``."""
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        self.groups = {r["Properties"]["FeatureGroupName"]: r["Properties"] for r in template.values()
+                       if r["Type"] == "AWS::SageMaker::FeatureGroup"}
+
+    def describe_feature_group(self, FeatureGroupName: str) -> dict[str, Any]:  # noqa: N803 - boto3's keyword
+        group = self.groups.get(FeatureGroupName)
+        if group is None:
+            raise ValueError(f"the templates define no feature group {FeatureGroupName!r} "
+                             f"({', '.join(sorted(self.groups)) or 'none'})")
+        return {"FeatureGroupName": FeatureGroupName, "FeatureGroupStatus": "Created",
+                "RecordIdentifierFeatureName": group["RecordIdentifierFeatureName"],
+                "EventTimeFeatureName": group["EventTimeFeatureName"],
+                "FeatureDefinitions": group["FeatureDefinitions"]}
+
+
+def ingest_step(s3: Any, platform: Platform, work: Path, run_id: str, report: Report) -> dict[str, Any]:
+    """The Ingest step: the records the Features step wrote, put into the feature group the Training
+    template defines, each request as AWS's model accepts it."""
+    from aws_cdk import Stack
+
+    from ml_platform.jobs.training_pipeline import ingest
+
+    with stage("ingest"):
+        step = platform.steps["Ingest"]
+        box = Container(work / run_id / "ingest")
+        run_processing_inputs(s3, platform.tokens, step, box, {"code": code_input})
+        argv = box.arguments(platform.tokens(list(step["Arguments"]["AppSpecification"]["ContainerArguments"])))
+        group = argv[argv.index("--feature-group") + 1]
+        records = Path(argv[argv.index("--records") + 1]) if "--records" in argv else box.path(ingest.RECORDS)
+        with records.open(newline="") as handle:
+            header, *rows = [r for r in csv.reader(handle) if r]
+        catalog = FeatureGroupCatalog(_template(Stack.of(platform.pipeline)))
+        runtime = FeatureStoreRuntime()
+        with contextlib.redirect_stdout(io.StringIO()):
+            written = ingest.main([*argv, "--event-time", f"{AS_OF.isoformat()}T00:00:00Z"], sagemaker=catalog,
+                                  runtime=runtime)
+        definition = catalog.groups[group]
+        names = {d["FeatureName"] for d in definition["FeatureDefinitions"]}
+        identifiers = [next(v["ValueAsString"] for v in r["Record"] if v["FeatureName"] ==
+                            definition["RecordIdentifierFeatureName"]) for r in runtime.requests]
+        if written != len(rows) or len(runtime.requests) != len(rows):
+            raise fail("ingest", f"put {len(runtime.requests)} records of the {len(rows)} rows records.csv holds")
+        if len(set(identifiers)) != len(identifiers):
+            raise fail("ingest", "a record identifier was put twice: records.csv is not one row per key")
+        unknown = sorted({v["FeatureName"] for r in runtime.requests for v in r["Record"]} - names)
+        if unknown or set(header) - names:
+            raise fail("ingest", f"features {unknown or sorted(set(header) - names)} are not in group {group}'s "
+                                 "definitions")
+        report.add(Line("ingest", len(rows), len(runtime.requests), 0,
+                        f"group={group} features={len(header)} -> PutRecord x{len(runtime.requests)}"))
+        return {"group": group, "records": len(runtime.requests)}
+
+
 # -- 4. prepare --------------------------------------------------------------------------------------
 
 
@@ -1070,6 +1149,7 @@ def run(work: Path, spark: Any, out: Callable[[str], None] | None = None) -> Rep
         processed = glue(s3, spark, platform, work, landed, columns, report)
         run_id = "lifecycle-run-1"
         built = features_step(s3, platform, platform.pipeline, work, run_id, "features", report, landed)
+        ingested = ingest_step(s3, platform, work, run_id, report) if "Ingest" in platform.steps else None
         prepared = prepare_step(s3, platform, work, run_id, report, built["schema"]["rows"])
         trained = train_step(s3, platform, work, run_id, report)
         evaluated = evaluate_step(s3, platform, work, run_id, report, prepared["counts"]["test"])
@@ -1083,7 +1163,7 @@ def run(work: Path, spark: Any, out: Callable[[str], None] | None = None) -> Rep
         grown = retrained["schema"]["rows"] - built["schema"]["rows"]
         if grown != merged["matched"] or retrained["schema"]["feedback_rows"] != merged["feedback_rows"]:
             raise fail("retrain-features", f"the training set grew by {grown} rows, {merged['matched']} labels matched")
-    report.facts.update(landed=landed, processed=processed, features=built["schema"], prepared=prepared["counts"],
+    report.facts.update(landed=landed, processed=processed, features=built["schema"], ingested=ingested, prepared=prepared["counts"],
                         synthetic=prepared["synthetic"], model_uri=trained["uri"], auc=evaluated["auc"],
                         threshold=evaluated["threshold"], register=evaluated["register"],
                         captured=len(served["captured"]), served=len(served["served"]), merged=merged,

@@ -16,7 +16,7 @@ import pytest
 from ml_platform.config import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["land", "glue", "features", "prepare", "train", "evaluate", "serve", "merge", "retrain-gate",
+STAGES = ["land", "glue", "features", "ingest", "prepare", "train", "evaluate", "serve", "merge", "retrain-gate",
           "retrain-features"]
 LINE = re.compile(r"^(?P<stage>[a-z-]+): rows in (?P<rows_in>\d+), rows out (?P<rows_out>\d+), files (?P<files>\d+)")
 
@@ -54,7 +54,7 @@ def numbers(report, stage: str) -> tuple[int, int, int]:
 def test_every_stage_prints_one_line_in_order_then_a_final_line(outcome):
     _, printed = outcome
     assert [LINE.match(line)["stage"] for line in printed[:-1]] == STAGES
-    assert printed[-1].startswith("lifecycle: OK, 10 stages")
+    assert printed[-1].startswith(f"lifecycle: OK, {len(STAGES)} stages")
     assert re.search(r"^evaluate: .*auc=0\.\d{3}", printed[STAGES.index("evaluate")])
 
 
@@ -77,6 +77,28 @@ def test_features_are_label_first_with_the_rare_class_and_the_configured_columns
     assert schema["columns"] == [f.column for f in settings.features]  # ordinal encoding: one column each
     assert schema["label"] == settings.label and schema["feedback_rows"] == 0
     assert "positives=8.0%" in str(report.lines["features"])
+
+
+def test_every_key_of_the_training_set_is_put_into_the_feature_group_dev_defines(outcome):
+    report, _ = outcome
+    config = load_environment(ROOT / "config" / "dev.yaml")
+    fed = config.training.fed_feature_sets()
+    assert report.facts["ingested"]["group"] == f"{config.prefix}-{config.name}-{fed[lifecycle.MODEL]}"
+    keys = report.facts["landed"]["customers"]  # one record per labeled key of the window
+    assert numbers(report, "ingest") == (keys, keys, 0)
+
+
+def test_a_records_column_the_group_does_not_define_fails_the_ingest_stage(spark, tmp_path, monkeypatch):
+    real = lifecycle.FeatureGroupCatalog.describe_feature_group
+
+    def without_age(self, FeatureGroupName):  # noqa: N803 - boto3's keyword
+        found = real(self, FeatureGroupName)
+        return {**found, "FeatureDefinitions": [d for d in found["FeatureDefinitions"] if d["FeatureName"] != "age"]}
+
+    monkeypatch.setattr(lifecycle.FeatureGroupCatalog, "describe_feature_group", without_age)
+    with pytest.raises(lifecycle.StageFailure, match=r"^ingest: .*age") as failure:
+        lifecycle.main(["--workdir", str(tmp_path)], spark=spark, out=lambda line: None)
+    assert failure.value.stage == "ingest"
 
 
 def test_prepare_splits_the_features_and_only_train_gets_synthetic_rows(outcome):
