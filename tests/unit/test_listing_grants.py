@@ -89,6 +89,16 @@ def test_the_whole_bucket_stays_a_listing_without_condition():
     ]
 
 
+def test_the_object_wildcard_acknowledgment_names_the_prefix_or_says_the_whole_bucket():
+    stack, _, _ = _build(_managed_role, grants=["sales/", ""])
+    reasons = [r["reason"] for resource in Template.from_stack(stack).to_json()["Resources"].values()
+               for r in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+               if "trailing wildcard" in r["reason"] or "whole-zone" in r["reason"]]
+    assert any("under the prefix 'sales/' only" in r for r in reasons)
+    assert any("every object of this one bucket" in r for r in reasons)
+    assert not any("prefix ''" in r for r in reasons)
+
+
 def test_the_merged_statement_allows_exactly_what_one_statement_per_prefix_allowed():
     # a plain iam.Role keeps aws-cdk-lib's one statement per prefix: the behaviour before merging
     per_prefix = _policy(_documents(*_build(_plain_role)[:2]))

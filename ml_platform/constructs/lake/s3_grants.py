@@ -143,7 +143,9 @@ def _objects(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str) -> str:
     acknowledge_wildcard_resource(
         grantee.grant_principal,
         arn,
-        f"Object-level S3 actions are granted on the objects under the prefix '{prefix}' only; "
-        "IAM can name a set of objects only with a trailing wildcard.",
+        (f"Object-level S3 actions are granted on the objects under the prefix '{prefix}' only; "
+         "IAM can name a set of objects only with a trailing wildcard.") if prefix else
+        ("Object-level S3 actions are granted on every object of this one bucket (a whole-zone grant, "
+         "e.g. reading the curated zone); IAM names a bucket's objects only with a wildcard."),
     )
     return arn
