@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.lineage import Location, Resolver
+from tools.review.stages import stack_stage
 
 #: Lifecycle stages, left to right: (key, title). ``alerts`` is the side lane, ``network`` shared.
 STAGES = (
@@ -98,10 +99,8 @@ KINDS: dict[str, Kind] = {
     "vpc": Kind("VPC", "VPCs", False),
     "topic": Kind("SNS alert topic", "SNS alert topics", False),
 }
-#: Stages of the platform's stacks by name (partitions such as ``DataCatalog2`` included).
-STACK_STAGES = {"DataLake": "lake", "DataCatalog": "preparation", "DataQuality": "preparation", "Training": "training", "Serving": "serving",
-                "Monitoring": "monitoring", "Labeling": "labeling", "Network": "network", "Alerting": "alerts",
-                "Governance": "governance"}
+#: The picture's names of the report's stages (:mod:`tools.review.stages`) where they differ.
+STAGE_NAMES = {"catalog/preparation": "preparation", "alerting": "alerts"}
 #: Types that only count towards the stage of their stack (they are drawn through another node).
 STAGE_HINTS = {
     "AWS::SageMaker::EndpointConfig": "serving", "AWS::SageMaker::Model": "serving",
@@ -233,11 +232,12 @@ class NodeBuilder:
                 yield from self.refs(v, res)
 
     def _stack_stage(self, stack: str) -> str:
-        """The stage of a stack: by its name (:data:`STACK_STAGES`), else by most of its resources."""
-        short = short_stack(stack)
-        for name, stage in STACK_STAGES.items():
-            if short.startswith(name):
-                return stage
+        """The stage of a stack: by its name (:func:`tools.review.stages.stack_stage`) where the picture
+        has that stage, else by most of its resources."""
+        named = stack_stage(short_stack(stack))
+        named = STAGE_NAMES.get(named, named)
+        if named in STAGE_ORDER or named in SIDE_STAGES:
+            return named
         votes: Counter[str] = Counter()
         for res in self.templates[stack].get("Resources", {}).values():
             stage = TYPE_STAGES.get(res.get("Type", "")) or STAGE_HINTS.get(res.get("Type", ""), "")

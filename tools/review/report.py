@@ -17,15 +17,8 @@ from tools.review.report_keys import render_keys
 from tools.review.report_md import table, text
 from tools.review.report_network import public_items, render_network
 from tools.review.report_refs import Model
+from tools.review.stages import STAGES, stack_stage
 
-#: Lifecycle stages in report order.
-STAGES = ("lake", "catalog/preparation", "training", "serving", "monitoring", "labeling", "workbench",
-          "governance", "network", "alerting", "other")
-#: Stage of a stack, by the words in its short name (first match wins).
-STACK_STAGES = (("lake", "lake"), ("catalog", "catalog/preparation"), ("prep", "catalog/preparation"),
-                ("quality", "catalog/preparation"),
-                ("train", "training"), ("serv", "serving"), ("monitor", "monitoring"), ("label", "labeling"),
-                ("workbench", "workbench"), ("govern", "governance"), ("network", "network"), ("alert", "alerting"))
 #: Stage of a resource type regardless of its stack (exact type, or type prefix ending in ``::``).
 TYPE_STAGES = {
     "AWS::S3::": "lake", "AWS::Glue::": "catalog/preparation", "AWS::DataBrew::": "catalog/preparation",
@@ -39,11 +32,6 @@ TYPE_STAGES = {
     "AWS::SageMaker::Workforce": "labeling", "AWS::SageMaker::Workteam": "labeling", "AWS::Cognito::": "labeling",
     "AWS::EC2::": "network", "AWS::SNS::": "alerting", "AWS::CloudWatch::Alarm": "alerting",
 }
-
-
-def stack_stage(short_name: str) -> str:
-    lower = short_name.lower()
-    return next((stage for word, stage in STACK_STAGES if word in lower), "other")
 
 
 def resource_stage(resource_type: str, stack_short_name: str) -> str:
